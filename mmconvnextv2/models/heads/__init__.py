@@ -1,0 +1,3 @@
+from .convnextv2_head import ConvNeXtV2ClsHead
+
+__all__ = ['ConvNeXtV2ClsHead']

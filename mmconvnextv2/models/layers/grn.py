@@ -1,0 +1,50 @@
+"""Global Response Normalization (ConvNeXt V2, Woo et al. 2023, arXiv 2301.00808, Sec. 3.2)."""
+import torch
+from torch import nn
+
+from mmconvnextv2.registry import MODELS
+
+LAYOUTS = ('channels_last', 'channels_first')
+
+
+@MODELS.register_module()
+class GRN(nn.Module):
+    """Global Response Normalization.
+
+    Per sample and channel ``Gx = ||X_c||_2`` over the spatial positions, ``Nx = Gx / (mean_c Gx +
+    eps)`` and ``out = gamma * X * Nx + beta + X``. ``gamma`` and ``beta`` start at zero, so a
+    fresh GRN is the identity.
+
+    The norm is accumulated in fp32 whatever the input dtype: under fp16 autocast the squared sum of
+    a large activation map overflows (official ConvNeXt-V2 issue #66), which fp32 does not.
+
+    Args:
+        channels: Number of channels C.
+        layout: ``'channels_last'`` for (N, H, W, C) input, ``'channels_first'`` for (N, C, H, W).
+        eps: Added to the channel mean of ``Gx`` before dividing.
+    """
+
+    def __init__(self, channels: int, layout: str = 'channels_last', eps: float = 1e-6) -> None:
+        super().__init__()
+        if layout not in LAYOUTS:
+            raise ValueError(f'GRN layout must be one of {LAYOUTS}, got {layout!r}')
+        self.channels = channels
+        self.layout = layout
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.zeros(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+        # Fixed once here so forward is a single expression with no layout branches.
+        if layout == 'channels_last':
+            self._spatial_dims, self._channel_dim, self._param_shape = (1, 2), -1, (1, 1, 1, -1)
+        else:
+            self._spatial_dims, self._channel_dim, self._param_shape = (2, 3), 1, (1, -1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gx = torch.linalg.vector_norm(x, dim=self._spatial_dims, keepdim=True, dtype=torch.float32)
+        nx = gx / (gx.mean(dim=self._channel_dim, keepdim=True) + self.eps)
+        gamma = self.gamma.view(self._param_shape)
+        beta = self.beta.view(self._param_shape)
+        return (gamma * (x * nx) + beta + x).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f'{self.channels}, layout={self.layout!r}, eps={self.eps}'

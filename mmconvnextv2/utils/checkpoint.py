@@ -1,0 +1,29 @@
+"""Loading mmengine checkpoints under torch >= 2.6, where ``torch.load`` is weights-only.
+
+mmengine writes numpy arrays, numpy scalars and its own ``HistoryBuffer`` into a checkpoint's
+``meta`` and ``message_hub`` entries, which the weights-only unpickler refuses. Rather than turn
+weights-only loading off, the few types that mmengine itself writes are allow-listed.
+"""
+from typing import List
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+
+def _numpy_checkpoint_types() -> List[type]:
+    """numpy types that appear in pickled arrays and scalars: reconstructors and dtype classes."""
+    types: List[type] = [np.ndarray, np.dtype, np._core.multiarray._reconstruct,
+                         np._core.multiarray.scalar]
+    types += [type(np.dtype(name)) for name in (
+        'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
+        'float16', 'float32', 'float64')]
+    return types
+
+
+def allow_mmengine_checkpoint_types() -> None:
+    """Allow-lists, for weights-only ``torch.load``, the non-tensor types mmengine checkpoints hold.
+
+    Idempotent. Only plain data containers are added; no callable that could run code on load.
+    """
+    torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_checkpoint_types()])

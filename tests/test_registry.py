@@ -1,0 +1,79 @@
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+import mmconvnextv2
+from mmconvnextv2.registry import MODELS
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CLASSIFIER_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/convnextv2/*_in1k.py')))
+
+
+def library_registries():
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+    from mmseg.registry import MODELS as MMSEG_MODELS
+    return {'mmpretrain': MMPRETRAIN_MODELS, 'mmdet': MMDET_MODELS, 'mmseg': MMSEG_MODELS}
+
+
+def test_scope_is_a_child_of_mmpretrain():
+    import mmconvnextv2.models  # noqa: F401
+    assert MODELS.scope == 'mmconvnextv2'
+    assert MODELS.parent.scope == 'mmpretrain'
+    for name in ('ConvNeXtV2', 'ConvNeXtV2ClsHead', 'GRN'):
+        assert MODELS.get(name) is not None
+    # Anything of mmpretrain is reachable from our scope through the parent.
+    assert MODELS.get('ImageClassifier').__module__.startswith('mmpretrain')
+
+
+def test_register_all_modules_sets_default_scope():
+    from mmengine import DefaultScope
+    mmconvnextv2.register_all_modules(init_default_scope=True)
+    assert DefaultScope.get_current_instance().scope_name == 'mmconvnextv2'
+
+
+@pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg'])
+def test_every_size_builds_in_every_library_scope(scope):
+    registry = library_registries()[scope]
+    for path in CLASSIFIER_CONFIGS:
+        cfg = Config.fromfile(path)
+        # Meta tensors: the huge model builds in milliseconds and allocates nothing.
+        with torch.device('meta'):
+            backbone = registry.build(cfg.model.backbone)
+        assert type(backbone).__name__ == 'ConvNeXtV2'
+        assert backbone.channels[-1] == cfg.model.head.in_channels, path
+
+
+def test_classifier_configs_cover_all_sizes_and_build():
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+    sizes = [osp.basename(p).split('_')[0].split('-')[1] for p in CLASSIFIER_CONFIGS]
+    assert sorted(sizes) == sorted(['atto', 'femto', 'pico', 'nano', 'tiny', 'base', 'large',
+                                    'huge'])
+    cfg = Config.fromfile(CLASSIFIER_CONFIGS[sizes.index('atto')])
+    model = MMPRETRAIN_MODELS.build(cfg.model)
+    model.init_weights()
+    logits = model(torch.randn(2, 3, 64, 64), mode='tensor')
+    assert logits.shape == (2, 1000)
+
+
+def test_package_scope_resolves_config_bases(tmp_path):
+    child = tmp_path / 'child.py'
+    child.write_text("_base_ = 'mmconvnextv2::convnextv2/convnextv2-nano_32xb32_in1k.py'\n"
+                     "model = dict(head=dict(num_classes=7))\n")
+    cfg = Config.fromfile(str(child))
+    assert cfg.model.backbone.arch == 'nano' and cfg.model.head.num_classes == 7
+
+
+def test_head_init_scale_scales_the_initial_weights():
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='ConvNeXtV2ClsHead', num_classes=10, in_channels=500,
+                             head_init_scale=0.001, init_std=2e-5, init_cfg=None))
+    head.init_weights()
+    assert abs(head.fc.weight.std().item() - 2e-8) < 2e-9
+    assert not head.fc.bias.any()
+    before = head.fc.weight.clone()
+    head.init_weights()  # a second call neither re-draws nor re-scales
+    assert torch.equal(before, head.fc.weight)

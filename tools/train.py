@@ -1,0 +1,60 @@
+"""Train a model from an mmpretrain, mmdet or mmseg config that uses mmconvnextv2 modules.
+
+Examples:
+    python tools/train.py configs/convnextv2/convnextv2-atto_shapes.py
+    python tools/train.py CONFIG --resume            # resume from the latest checkpoint
+    python tools/train.py CONFIG --amp --cfg-options train_dataloader.batch_size=64
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+from mmconvnextv2.apis import build_runner, load_config
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
+    parser.add_argument('--resume', nargs='?', const='auto',
+                        help='resume from this checkpoint, or without a value from the latest '
+                             'checkpoint in the work directory')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the actual total batch size / auto_scale_lr.base_batch_size')
+    parser.add_argument('--no-validate', action='store_true', help='skip validation while training')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_cfg.max_epochs=5')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args.work_dir, args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise ValueError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
+                             'in the config.')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    main()

@@ -3,8 +3,13 @@
 mmengine writes numpy arrays, numpy scalars and its own ``HistoryBuffer`` into a checkpoint's
 ``meta`` and ``message_hub`` entries, which the weights-only unpickler refuses. Rather than turn
 weights-only loading off, the few types that mmengine itself writes are allow-listed.
+
+``HistoryBuffer`` also pickles its statistics methods as ``getattr(HistoryBuffer, 'min')`` and so
+on. Allowing the builtin ``getattr`` would open every attribute of every allowed class to the file;
+instead a restricted stand-in is registered under that name, which resolves only those methods.
 """
-from typing import List
+import pickle
+from typing import Any, List
 
 import numpy as np
 import torch
@@ -21,9 +26,19 @@ def _numpy_checkpoint_types() -> List[type]:
     return types
 
 
+def _history_buffer_getattr(owner: Any, name: str) -> Any:
+    """``getattr`` for unpickling, limited to the statistics methods of ``HistoryBuffer``."""
+    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Refusing getattr({owner!r}, {name!r}) while loading a checkpoint weights-only: only the '
+        'statistics methods of mmengine.logging.HistoryBuffer are allowed.')
+
+
 def allow_mmengine_checkpoint_types() -> None:
     """Allow-lists, for weights-only ``torch.load``, the non-tensor types mmengine checkpoints hold.
 
     Idempotent. Only plain data containers are added; no callable that could run code on load.
     """
-    torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_checkpoint_types()])
+    torch.serialization.add_safe_globals([
+        HistoryBuffer, *_numpy_checkpoint_types(), (_history_buffer_getattr, 'builtins.getattr')])

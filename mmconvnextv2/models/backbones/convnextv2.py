@@ -73,6 +73,8 @@ class ConvNeXtV2(BaseBackbone):
             in eval mode, also after ``train()``. 0 freezes nothing.
         gap_before_final_norm: Pool each output globally before its norm and return (N, C)
             vectors, as the classifier does; else return normalised (N, C, H, W) maps.
+        with_out_norms: Give each output its LayerNorm. FCMAE's encoder has none (the official
+            ``*_fcmae.pt`` layout), so its outputs are the raw stage maps.
         with_cp: Use activation checkpointing in every block.
         channels_last: Run in the ``torch.channels_last`` memory format, where the permutes to and
             from (N, H, W, C) around the pointwise layers are free.
@@ -99,6 +101,7 @@ class ConvNeXtV2(BaseBackbone):
                  out_indices: Union[int, Sequence[int]] = -1,
                  frozen_stages: int = 0,
                  gap_before_final_norm: bool = True,
+                 with_out_norms: bool = True,
                  with_cp: bool = False,
                  channels_last: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
@@ -116,6 +119,7 @@ class ConvNeXtV2(BaseBackbone):
             raise ValueError(f'frozen_stages must be in [0, {self.num_stages}], got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.gap_before_final_norm = gap_before_final_norm
+        self.with_out_norms = with_out_norms
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
         stem = nn.Sequential(
@@ -134,8 +138,9 @@ class ConvNeXtV2(BaseBackbone):
         for depth, channels, first in zip(self.depths, self.channels, self._block_offsets()):
             self.stages.append(nn.Sequential(*[
                 ConvNeXtV2Block(channels, rates[first + j], with_cp) for j in range(depth)]))
-        for i in self.out_indices:
-            self.add_module(self.out_norm_name(i), LayerNorm2d(self.channels[i], eps=1e-6))
+        if with_out_norms:
+            for i in self.out_indices:
+                self.add_module(self.out_norm_name(i), LayerNorm2d(self.channels[i], eps=1e-6))
 
         self.to(memory_format=self.memory_format)
         self._freeze_stages()
@@ -191,12 +196,16 @@ class ConvNeXtV2(BaseBackbone):
         for i in range(self.num_stages):
             x = self.stages[i](self.downsample_layers[i](x))
             if i in self.out_indices:
-                norm = getattr(self, self.out_norm_name(i))
-                if self.gap_before_final_norm:
-                    outs.append(norm(x.mean(dim=(2, 3), keepdim=True)).flatten(1))
-                else:
-                    outs.append(norm(x))
+                outs.append(self.format_output(i, x))
         return tuple(outs)
+
+    def format_output(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Pools (if ``gap_before_final_norm``) and normalises (if ``with_out_norms``) an output."""
+        if self.gap_before_final_norm:
+            x = x.mean(dim=(2, 3), keepdim=True)
+        if self.with_out_norms:
+            x = getattr(self, self.out_norm_name(index))(x)
+        return x.flatten(1) if self.gap_before_final_norm else x
 
     def get_layer_depth(self, param_name: str, prefix: str = '',
                         mode: str = 'single') -> Tuple[int, int]:

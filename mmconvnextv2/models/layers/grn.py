@@ -40,8 +40,19 @@ class GRN(nn.Module):
             self._spatial_dims, self._channel_dim, self._param_shape = (2, 3), 1, (1, -1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.modulate(x, self.global_response(x))
+
+    def global_response(self, x: torch.Tensor) -> torch.Tensor:
+        """``Nx``: each channel's L2 norm over the positions divided by the channels' mean, fp32.
+
+        A caller that must leave positions out of the statistics (the sparse encoder's masked
+        sites) passes ``x`` with those positions zeroed.
+        """
         gx = torch.linalg.vector_norm(x, dim=self._spatial_dims, keepdim=True, dtype=torch.float32)
-        nx = gx / (gx.mean(dim=self._channel_dim, keepdim=True) + self.eps)
+        return gx / (gx.mean(dim=self._channel_dim, keepdim=True) + self.eps)
+
+    def modulate(self, x: torch.Tensor, nx: torch.Tensor) -> torch.Tensor:
+        """``gamma * (x * nx) + beta + x`` in the dtype of ``x``."""
         gamma = self.gamma.view(self._param_shape)
         beta = self.beta.view(self._param_shape)
         return (gamma * (x * nx) + beta + x).to(x.dtype)

@@ -1,0 +1,184 @@
+"""The FCMAE encoder: ConvNeXt V2 computed on the visible (unmasked) positions only.
+
+The official implementation runs the network as submanifold sparse convolution with a
+MinkowskiEngine fork. Here the same computation has three backends, chosen at construction:
+
+* ``'dense'``: masked-dense emulation. Masked sites are zeroed after every convolution and block,
+  GRN's statistics see visible sites only. Needs no extra library; the reference.
+* ``'gather'``: the 7x7 depthwise conv runs on the masked dense map (masked inputs are zero, so
+  visible outputs are exact); LayerNorm, the MLP and GRN run on the gathered visible sites only.
+* ``'spconv'``: the stage lives in an spconv ``SparseConvTensor``; the depthwise conv runs on
+  spconv's submanifold rulebook (spconv 2.x has no grouped convolution), everything else on its
+  features.
+
+All keep GRN per sample (the official sparse GRN mixes the batch, official issue #86) and share the
+dense :class:`ConvNeXtV2`'s modules and state-dict keys, so weights move between them unchanged.
+"""
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+import torch
+
+from mmconvnextv2.registry import MODELS
+from ..utils import upsample_mask
+from .convnextv2 import ConvNeXtV2, ConvNeXtV2Block
+
+SPARSE_BACKENDS = ('dense', 'gather', 'spconv')
+
+
+def _visible_rows(visible: torch.Tensor) -> torch.Tensor:
+    """Row indices of the visible sites in the (N * H * W)-row NHWC view, batch-major."""
+    return visible.flatten().nonzero().squeeze(1)
+
+
+def _dense_block(block: ConvNeXtV2Block, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """One block on the full map, masked sites zeroed and left out of GRN's statistics."""
+    y = (block.dwconv(x) * visible).permute(0, 2, 3, 1)
+    y = block.act(block.pwconv1(block.norm(y)))
+    y = block.grn.modulate(y, block.grn.global_response(y * visible.permute(0, 2, 3, 1)))
+    y = block.pwconv2(y).permute(0, 3, 1, 2)
+    return x + block.drop_path(y * visible)
+
+
+def _gather_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
+                  visible: torch.Tensor) -> torch.Tensor:
+    """Dense depthwise conv, then the pointwise part of each block on the visible sites only.
+
+    Every sample keeps the same number V of sites, so gathered rows reshape to (N, V, 1, C) and
+    GRN's statistics over dims (1, 2) are per sample.
+    """
+    n, c, h, w = x.shape
+    rows = _visible_rows(visible)
+    for block in blocks:
+        y = block.dwconv(x).permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, rows)
+        y = block.drop_path(block.pointwise(y.view(n, -1, 1, c)))
+        update = x.new_zeros(n * h * w, c).index_copy(0, rows, y.reshape(-1, c))
+        x = x + update.view(n, h, w, c).permute(0, 3, 1, 2)
+    return x
+
+
+class _SubmanifoldDepthwise:
+    """A KxK depthwise submanifold conv on spconv's rulebook: gather, scale, scatter-add.
+
+    spconv stores a submanifold rulebook for half of the kernel offsets: offset ``k`` maps input
+    rows ``pairs[0, k]`` to output rows ``pairs[1, k]``; its mirror ``K*K-1-k`` is the same pairs
+    swapped, and the centre offset is the identity.
+    """
+
+    def __init__(self, indices: torch.Tensor, batch_size: int, spatial_shape: List[int],
+                 kernel_size: int) -> None:
+        from spconv.core import ConvAlgo
+        from spconv.pytorch import ops
+        self.kernel_size = kernel_size
+        pad = kernel_size // 2
+        _, pairs, counts = ops.get_indice_pairs(
+            indices, batch_size, spatial_shape, ConvAlgo.Native, [kernel_size] * 2, [1, 1],
+            [pad, pad], [1, 1], [0, 0], subm=True)
+        self.offsets: List[Tuple[int, torch.Tensor, torch.Tensor]] = []
+        for k, count in enumerate(counts.tolist()[:kernel_size * kernel_size // 2]):
+            if count:
+                self.offsets.append((k, pairs[0, k, :count].long(), pairs[1, k, :count].long()))
+
+    def __call__(self, feats: torch.Tensor, weight: torch.Tensor,
+                 bias: Optional[torch.Tensor]) -> torch.Tensor:
+        taps = weight.flatten(1).t()  # (K*K, C)
+        last = self.kernel_size * self.kernel_size - 1
+        out = feats * taps[last // 2]
+        if bias is not None:
+            out = out + bias
+        for k, src, dst in self.offsets:
+            out = out.index_add(0, dst, feats.index_select(0, src) * taps[k])
+            out = out.index_add(0, src, feats.index_select(0, dst) * taps[last - k])
+        return out
+
+
+def _spconv_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
+                  visible: torch.Tensor) -> torch.Tensor:
+    """The whole stage on an spconv sparse tensor of the visible sites."""
+    try:
+        import spconv.pytorch as spconv
+    except ImportError as error:
+        raise ImportError("sparse_backend='spconv' needs spconv 2.x (pip install spconv); the "
+                          "'gather' and 'dense' backends need no extra library.") from error
+    n, c, h, w = x.shape
+    indices = visible[:, 0].nonzero().int().contiguous()
+    feats = x.permute(0, 2, 3, 1)[visible[:, 0].bool()]
+    tensor = spconv.SparseConvTensor(feats, indices, [h, w], n)
+    depthwise = _SubmanifoldDepthwise(indices, n, [h, w], blocks[0].dwconv.kernel_size[0])
+    for block in blocks:
+        y = depthwise(tensor.features, block.dwconv.weight, block.dwconv.bias)
+        y = block.drop_path(block.pointwise(y.view(n, -1, 1, c))).reshape(-1, c)
+        tensor = tensor.replace_feature(tensor.features + y)
+    return tensor.dense()
+
+
+def _dense_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
+                 visible: torch.Tensor) -> torch.Tensor:
+    for block in blocks:
+        x = _dense_block(block, x, visible)
+    return x
+
+
+_STAGE_RUNNERS: Dict[str, Callable[[torch.nn.Sequential, torch.Tensor, torch.Tensor],
+                                   torch.Tensor]] = {
+    'dense': _dense_stage, 'gather': _gather_stage, 'spconv': _spconv_stage}
+
+
+@MODELS.register_module()
+class SparseConvNeXtV2(ConvNeXtV2):
+    """ConvNeXt V2 as FCMAE's encoder: ``forward(x, mask)`` computes visible positions only.
+
+    Args:
+        arch: As for :class:`ConvNeXtV2`.
+        sparse_backend: ``'gather'`` (fastest on CPU), ``'spconv'`` or ``'dense'``; see the module
+            docstring.
+        out_indices: Stages whose (un-normalised, masked) outputs are returned.
+        **kwargs: Passed to :class:`ConvNeXtV2` (``in_channels``, ``drop_path_rate``,
+            ``init_cfg``, ...). The encoder has no output norms, as in the official layout.
+    """
+
+    def __init__(self, arch: Union[str, dict] = 'tiny', sparse_backend: str = 'gather',
+                 out_indices: Union[int, Tuple[int, ...]] = -1, **kwargs) -> None:
+        if sparse_backend not in SPARSE_BACKENDS:
+            raise ValueError(f'sparse_backend must be one of {SPARSE_BACKENDS}, got '
+                             f'{sparse_backend!r}')
+        super().__init__(arch=arch, out_indices=out_indices, gap_before_final_norm=False,
+                         with_out_norms=False, **kwargs)
+        self.sparse_backend = sparse_backend
+        self._run_stage = _STAGE_RUNNERS[sparse_backend]
+
+    @property
+    def total_stride(self) -> int:
+        """Input pixels per output position: the stem's 4 times 2 per later stage."""
+        return 4 * 2 ** (self.num_stages - 1)
+
+    def _check_inputs(self, x: torch.Tensor, mask: torch.Tensor) -> None:
+        n, _, h, w = x.shape
+        if h % self.total_stride or w % self.total_stride:
+            raise ValueError(f'Input height and width must be divisible by the total stride '
+                             f'{self.total_stride}, got {h}x{w}; resize or crop the images.')
+        expected = (n, h // self.total_stride, w // self.total_stride)
+        if tuple(mask.shape) != expected:
+            raise ValueError(f'mask must have shape (N, H/{self.total_stride}, '
+                             f'W/{self.total_stride}) = {expected}, got {tuple(mask.shape)}')
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Encodes the visible patches.
+
+        Args:
+            x: Images (N, 3, H, W), H and W divisible by 32.
+            mask: (N, H/32, W/32), 1 where a patch is removed.
+
+        Returns:
+            The stage outputs of ``out_indices``, (N, C, h, w), zero at masked sites.
+        """
+        self._check_inputs(x, mask)
+        outs = []
+        for i in range(self.num_stages):
+            x = self.downsample_layers[i](x)
+            scale = x.shape[-1] // mask.shape[-1]
+            visible = (1 - upsample_mask(mask, scale)).unsqueeze(1).to(x.dtype)
+            # Masked sites never feed visible ones: zero them after each dense conv.
+            x = self._run_stage(self.stages[i], x * visible, visible)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

@@ -1,0 +1,62 @@
+"""FCMAE: fully convolutional masked autoencoder pre-training (ConvNeXt V2, Sec. 3.1)."""
+from typing import Dict, List, Optional
+
+import torch
+from mmpretrain.models.selfsup import BaseSelfSupervisor
+from mmpretrain.structures import DataSample
+
+from mmconvnextv2.registry import MODELS
+from ..utils import random_patch_mask
+
+
+@MODELS.register_module()
+class FCMAE(BaseSelfSupervisor):
+    """Masks 32x32 patches, encodes the visible ones sparsely, reconstructs the removed ones.
+
+    Args:
+        backbone: The sparse encoder, e.g. ``dict(type='mmconvnextv2.SparseConvNeXtV2', ...)``.
+        neck: The decoder, ``FCMAEDecoder``.
+        head: The loss, ``FCMAEReconstructionHead``.
+        mask_ratio: Fraction of patches removed per image, in (0, 1).
+        patch_size: Must equal the encoder's total stride (32): the mask lives on its output grid
+            (official issue #30).
+        **kwargs: ``data_preprocessor``, ``init_cfg``, ``pretrained``.
+    """
+
+    def __init__(self, backbone: dict, neck: dict, head: dict, mask_ratio: float = 0.6,
+                 patch_size: int = 32, **kwargs) -> None:
+        if not 0.0 < mask_ratio < 1.0:
+            raise ValueError(f'mask_ratio must be in (0, 1), got {mask_ratio}')
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
+        if patch_size != self.backbone.total_stride:
+            raise ValueError(f'patch_size ({patch_size}) must equal the encoder\'s total stride '
+                             f'({self.backbone.total_stride}): the mask is drawn on its output '
+                             'grid.')
+        self.mask_ratio = mask_ratio
+        self.patch_size = patch_size
+
+    def draw_mask(self, images: torch.Tensor,
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """A fresh random mask for a batch of images, (N, H/32, W/32)."""
+        n, _, h, w = images.shape
+        if h % self.patch_size or w % self.patch_size:
+            raise ValueError(f'FCMAE needs image height and width divisible by the patch size '
+                             f'{self.patch_size}, got {h}x{w}; crop or resize the images '
+                             '(e.g. RandomResizedCrop(224)).')
+        return random_patch_mask(n, (h // self.patch_size, w // self.patch_size),
+                                 self.mask_ratio, generator=generator, device=images.device)
+
+    def reconstruct(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The decoder's per-patch prediction for ``images`` under ``mask``."""
+        return self.neck(self.backbone(images, mask)[-1], mask)
+
+    def extract_feat(self, inputs: torch.Tensor) -> tuple:
+        """Encoder features of the whole image (nothing masked)."""
+        n, _, h, w = inputs.shape
+        mask = inputs.new_zeros(n, h // self.patch_size, w // self.patch_size)
+        return self.backbone(inputs, mask)
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        mask = self.draw_mask(inputs)
+        return dict(loss=self.head.loss(self.reconstruct(inputs, mask), inputs, mask))

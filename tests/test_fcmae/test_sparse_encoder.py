@@ -1,0 +1,94 @@
+"""The three sparse backends against a plain per-sample reference written here."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.models.utils import random_patch_mask
+
+ARCH = dict(depths=[1, 1, 2, 1], channels=[8, 16, 24, 32])
+
+
+def reference_encoder(model: ConvNeXtV2, image: torch.Tensor, removed: torch.Tensor) -> list:
+    """One image (3, H, W); ``removed`` (H/32, W/32). Sparse semantics spelled out op by op."""
+    outs = []
+    x = image[None]
+    for i, (down, stage) in enumerate(zip(model.downsample_layers, model.stages)):
+        x = down(x)
+        s = x.shape[-1] // removed.shape[-1]
+        keep = (1 - removed).repeat_interleave(s, 0).repeat_interleave(s, 1).bool()
+        x = x * keep
+        for block in stage:
+            y = F.conv2d(x, block.dwconv.weight, block.dwconv.bias, padding=3, groups=x.shape[1])
+            sites = y[0][:, keep].t()  # (V, C): the visible sites only
+            sites = F.layer_norm(sites, sites.shape[-1:], block.norm.weight, block.norm.bias, 1e-6)
+            sites = F.gelu(F.linear(sites, block.pwconv1.weight, block.pwconv1.bias))
+            gx = sites.norm(dim=0)
+            nx = gx / (gx.mean() + 1e-6)
+            sites = block.grn.gamma * (sites * nx) + block.grn.beta + sites
+            sites = F.linear(sites, block.pwconv2.weight, block.pwconv2.bias)
+            update = torch.zeros_like(x[0])
+            update[:, keep] = sites.t()
+            x = x + update
+        outs.append(x[0])
+    return outs
+
+
+@pytest.fixture(scope='module')
+def weights():
+    torch.manual_seed(0)
+    model = ConvNeXtV2(arch=ARCH, with_out_norms=False)
+    model.init_weights()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if 'grn' in name:
+                param.normal_(0, 0.5)
+    return model.state_dict()
+
+
+@pytest.mark.parametrize('backend', SPARSE_BACKENDS)
+def test_backend_matches_reference(backend, weights):
+    torch.manual_seed(1)
+    model = SparseConvNeXtV2(arch=ARCH, sparse_backend=backend, out_indices=(0, 1, 2, 3))
+    model.load_state_dict(weights)
+    images = torch.randn(2, 3, 128, 96)
+    mask = random_patch_mask(2, (4, 3), 0.6)
+    outs = model(images, mask)
+    (sum(o.square().mean() for o in outs)).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    reference = ConvNeXtV2(arch=ARCH, with_out_norms=False)
+    reference.load_state_dict(weights)
+    ref_outs = [torch.stack(o) for o in zip(*[reference_encoder(reference, images[i], mask[i])
+                                             for i in range(2)])]
+    (sum(o.square().mean() for o in ref_outs)).backward()
+    for out, ref in zip(outs, ref_outs):
+        torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+    for name, param in reference.named_parameters():
+        torch.testing.assert_close(grads[name], param.grad, atol=1e-4, rtol=1e-3, msg=name)
+
+
+def test_outputs_are_zero_at_masked_sites(weights):
+    model = SparseConvNeXtV2(arch=ARCH, sparse_backend='gather', out_indices=(0, 3))
+    model.load_state_dict(weights)
+    mask = random_patch_mask(1, (2, 2), 0.5, generator=torch.Generator().manual_seed(0))
+    first, last = model(torch.randn(1, 3, 64, 64), mask)
+    removed = mask[0].bool()
+    assert not last[0][:, removed].any() and last[0][:, ~removed].abs().sum() > 0
+    assert not first[0][:, removed.repeat_interleave(8, 0).repeat_interleave(8, 1)].any()
+
+
+def test_state_dict_keys_equal_the_dense_backbone():
+    sparse = SparseConvNeXtV2(arch='atto')
+    dense = ConvNeXtV2(arch='atto', with_out_norms=False)
+    assert list(sparse.state_dict()) == list(dense.state_dict())
+
+
+def test_bad_inputs_name_the_problem():
+    model = SparseConvNeXtV2(arch=ARCH)
+    with pytest.raises(ValueError, match='divisible by the total stride 32, got 48x64'):
+        model(torch.randn(1, 3, 48, 64), torch.zeros(1, 1, 2))
+    with pytest.raises(ValueError, match=r'mask must have shape .* \(1, 2, 2\), got \(1, 4, 4\)'):
+        model(torch.randn(1, 3, 64, 64), torch.zeros(1, 4, 4))
+    with pytest.raises(ValueError, match="sparse_backend must be one of"):
+        SparseConvNeXtV2(arch=ARCH, sparse_backend='minkowski')

@@ -502,3 +502,30 @@ def convert_checkpoint(src: Union[str, Path], dst: Union[str, Path], fmt: str = 
     meta = dict(converted_from=result.format, source=str(src))
     save_checkpoint(dict(state_dict=result.state_dict, meta=meta), dst)
     return result
+
+
+def export_fcmae_encoder(src: Union[str, Path], dst: Union[str, Path]) -> ConversionResult:
+    """Writes the encoder of an FCMAE checkpoint as a backbone checkpoint (``backbone.*`` only).
+
+    Args:
+        src: Our FCMAE run's checkpoint (``backbone.*`` encoder, ``neck.*`` decoder) or an
+            official ``*_fcmae.pt``.
+        dst: The output file; written atomically.
+
+    Returns:
+        The conversion, with the decoder keys under ``dropped``.
+
+    Raises:
+        ValueError: If ``src`` holds keys that are neither encoder nor decoder, or a classifier.
+    """
+    result = convert_state_dict(load_source(src))
+    decoder = [key for key in result.unmatched if key.startswith('neck.')]
+    unexpected = [key for key in result.unmatched if not key.startswith('neck.')]
+    head = [key for key in result.state_dict if not key.startswith('backbone.')]
+    if unexpected or head:
+        raise ValueError(f'{src} is not an FCMAE checkpoint: it holds {_listing(unexpected + head)}'
+                         '. Convert classifiers with tools/model_converters/convnextv2_to_mm.py.')
+    result.dropped += decoder
+    meta = dict(converted_from=result.format, source=str(src), exported='fcmae encoder')
+    save_checkpoint(dict(state_dict=result.state_dict, meta=meta), dst)
+    return result

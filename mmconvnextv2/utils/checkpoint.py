@@ -26,9 +26,15 @@ def _numpy_checkpoint_types() -> List[type]:
     return types
 
 
+# HistoryBuffer's built-in statistics; its class-level registry is only filled by the first
+# instance, which a fresh process that just loads a checkpoint has not made yet.
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
 def _history_buffer_getattr(owner: Any, name: str) -> Any:
     """``getattr`` for unpickling, limited to the statistics methods of ``HistoryBuffer``."""
-    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    if owner is HistoryBuffer and (name in _HISTORY_BUFFER_STATISTICS
+                                   or name in HistoryBuffer._statistics_methods):
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'Refusing getattr({owner!r}, {name!r}) while loading a checkpoint weights-only: only the '

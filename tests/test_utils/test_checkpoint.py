@@ -51,15 +51,19 @@ def test_runner_checkpoint_loads_weights_only_and_resumes(tmp_path):
     make_runner(work_dir, max_epochs=1).train()
     path = tmp_path / 'epoch_1.pth'
 
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-    assert checkpoint['meta']['epoch'] == 1
-    assert 'log_scalars' in checkpoint['message_hub']
-
+    # A fresh process, as when a run is resumed or a checkpoint converted.
+    code = ('import sys, torch\n'
+            'if sys.argv[2] == "allow": import mmconvnextv2\n'
+            'ckpt = torch.load(sys.argv[1], map_location="cpu", weights_only=True)\n'
+            'print(ckpt["meta"]["epoch"], "train/loss" in ckpt["message_hub"]["log_scalars"])')
+    loaded = subprocess.run([sys.executable, '-c', code, str(path), 'allow'],
+                            capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.split() == ['1', 'True']
     # Without our allow-list the same file is refused: the test would catch a regression.
-    code = ('import torch, sys; torch.load(sys.argv[1], weights_only=True)')
-    result = subprocess.run([sys.executable, '-c', code, str(path)], capture_output=True,
-                            text=True)
-    assert result.returncode != 0 and 'Weights only load failed' in result.stderr
+    refused = subprocess.run([sys.executable, '-c', code, str(path), 'plain'],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and 'Weights only load failed' in refused.stderr
 
     resumed = make_runner(work_dir, max_epochs=2, resume=True)
     resumed.train()

@@ -1,0 +1,4 @@
+# FCMAE pre-training of ConvNeXt V2-Atto, 800 epochs, total batch 4096.
+_base_ = '../_base_/fcmae_in1k.py'
+
+model = dict(backbone=dict(arch='atto'), neck=dict(in_channels=320))

@@ -1,0 +1,4 @@
+# FCMAE pre-training of ConvNeXt V2-Femto, 800 epochs, total batch 4096.
+_base_ = '../_base_/fcmae_in1k.py'
+
+model = dict(backbone=dict(arch='femto'), neck=dict(in_channels=384))

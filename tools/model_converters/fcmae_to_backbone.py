@@ -1,0 +1,28 @@
+"""Export the encoder of an FCMAE checkpoint as a ConvNeXt V2 backbone checkpoint.
+
+The output holds ``backbone.*`` keys only, so it initialises a classifier (``load_from``) or any
+detector / segmentor backbone (``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``).
+Sources: our FCMAE runs (``backbone.*`` = the sparse encoder, which has the dense keys; the decoder
+``neck.*`` is dropped) and the official ``*_fcmae.pt`` files (through the checkpoint converter).
+
+Example:
+    python tools/model_converters/fcmae_to_backbone.py work_dirs/fcmae/epoch_20.pth encoder.pth
+"""
+import argparse
+
+from mmconvnextv2.converters import export_fcmae_encoder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('src', help='FCMAE checkpoint (ours or an official *_fcmae.pt)')
+    parser.add_argument('dst', help='output backbone checkpoint')
+    args = parser.parse_args()
+    result = export_fcmae_encoder(args.src, args.dst)
+    print(f'{args.src} ({result.format}, arch {result.arch or result.channels}) -> {args.dst}: '
+          f'{len(result.state_dict)} backbone tensors; dropped: {", ".join(result.dropped) or "-"}')
+
+
+if __name__ == '__main__':
+    main()

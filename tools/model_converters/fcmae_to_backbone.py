@@ -21,7 +21,8 @@ def main() -> None:
     args = parser.parse_args()
     result = export_fcmae_encoder(args.src, args.dst)
     print(f'{args.src} ({result.format}, arch {result.arch or result.channels}) -> {args.dst}: '
-          f'{len(result.state_dict)} backbone tensors; dropped: {", ".join(result.dropped) or "-"}')
+          f'{len(result.state_dict)} backbone tensors kept, {len(result.dropped)} decoder tensors '
+          'dropped')
 
 
 if __name__ == '__main__':

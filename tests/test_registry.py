@@ -1,5 +1,7 @@
 import glob
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -19,10 +21,11 @@ def library_registries():
     return {'mmpretrain': MMPRETRAIN_MODELS, 'mmdet': MMDET_MODELS, 'mmseg': MMSEG_MODELS}
 
 
-def test_scope_is_a_child_of_mmpretrain():
+def test_scope_is_a_child_of_the_root_that_falls_back_to_mmpretrain():
     import mmconvnextv2.models  # noqa: F401
     assert MODELS.scope == 'mmconvnextv2'
-    assert MODELS.parent.scope == 'mmpretrain'
+    # A direct child of mmengine's root: reachable as 'mmconvnextv2.<Name>' from every scope.
+    assert MODELS.parent.scope == 'mmengine'
     for name in ('ConvNeXtV2', 'ConvNeXtV2ClsHead', 'GRN'):
         assert MODELS.get(name) is not None
     # Anything of mmpretrain is reachable from our scope through the parent.
@@ -30,9 +33,15 @@ def test_scope_is_a_child_of_mmpretrain():
 
 
 def test_register_all_modules_sets_default_scope():
-    from mmengine import DefaultScope
-    mmconvnextv2.register_all_modules(init_default_scope=True)
-    assert DefaultScope.get_current_instance().scope_name == 'mmconvnextv2'
+    # In a fresh process: a default scope set here would leak into the other tests.
+    code = ('import mmconvnextv2; from mmengine import DefaultScope\n'
+            'mmconvnextv2.register_all_modules(init_default_scope=True)\n'
+            'from mmconvnextv2.registry import MODELS\n'
+            'print(DefaultScope.get_current_instance().scope_name,\n'
+            '      MODELS.build(dict(type="ConvNeXtV2", arch="atto")).channels[-1])')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ['mmconvnextv2', '320']
 
 
 @pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg'])

@@ -193,3 +193,17 @@ def test_layer_depth_group_mode_base():
         assert model.get_layer_depth(name, mode='group') == (layer, 14), name
     with pytest.raises(ValueError, match="'single', 'group'"):
         model.get_layer_depth('norm.weight', mode='blocks')
+
+
+def test_without_out_norms_outputs_are_the_raw_stage_maps():
+    model = randomise(ConvNeXtV2(arch=TINY_ARCH, out_indices=(1, 3), gap_before_final_norm=False,
+                                 with_out_norms=False)).eval()
+    assert not [name for name in model.state_dict() if name.startswith('norm')]
+    image = torch.randn(1, 3, 64, 64)
+    x, expected = image, []
+    for down, stage in zip(model.downsample_layers, model.stages):
+        x = stage(down(x))
+        expected.append(x)
+    outs = model(image)
+    torch.testing.assert_close(outs[0], expected[1])
+    torch.testing.assert_close(outs[1], expected[3])

@@ -1,0 +1,156 @@
+"""Benchmark the FCMAE encoder's sparse backends against each other and the dense backbone.
+
+For each arch and mask ratio, one training step of the encoder (forward on the masked batch,
+``loss = sum of the mean squares of the outputs``, ``backward``) is timed for
+
+* ``gather``, ``spconv`` and ``dense`` — :class:`SparseConvNeXtV2` with that ``sparse_backend``;
+* ``full`` — the dense :class:`ConvNeXtV2` on the whole image, no mask (the cost FCMAE would have
+  without sparsity),
+
+in one process, interleaved (each repeat runs every model once, order rotated) after warm-up; the
+median and interquartile range are reported. The masks are redrawn every repeat, the same for all
+backends. Memory is the size of the tensors autograd saves for backward (counted once per storage
+through ``torch.autograd.graph.saved_tensors_hooks``): the activation memory of the step, which is
+what sparsity saves; CPU has no allocator peak counter like CUDA's.
+
+Examples::
+
+    python tools/analysis/benchmark_fcmae.py --out work_dirs/bench_fcmae.json
+    python tools/analysis/benchmark_fcmae.py --archs atto --ratios 0.6 --repeats 3 --warmup 1
+"""
+import argparse
+import json
+import platform
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import torch
+
+from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.models.utils import random_patch_mask
+
+FULL = 'full'
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--archs', nargs='+', default=['atto', 'tiny'])
+    parser.add_argument('--ratios', nargs='+', type=float, default=[0.4, 0.6, 0.75])
+    parser.add_argument('--backends', nargs='+', default=list(SPARSE_BACKENDS),
+                        choices=SPARSE_BACKENDS)
+    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--out', help='write all timings to this JSON file')
+    return parser.parse_args()
+
+
+def build_models(arch: str, backends: List[str]) -> Dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    reference = ConvNeXtV2(arch=arch, with_out_norms=False, gap_before_final_norm=False)
+    reference.init_weights()
+    models: Dict[str, torch.nn.Module] = {}
+    for backend in backends:
+        models[backend] = SparseConvNeXtV2(arch=arch, sparse_backend=backend)
+        models[backend].load_state_dict(reference.state_dict())
+    models[FULL] = reference
+    return models
+
+
+def step_loss(model: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The encoder's forward (the full model ignores the mask) and a loss on its outputs."""
+    outs = model(images, mask) if isinstance(model, SparseConvNeXtV2) else model(images)
+    return sum(out.square().mean() for out in outs)
+
+
+def train_step(model: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor) -> None:
+    step_loss(model, images, mask).backward()
+    model.zero_grad(set_to_none=True)
+
+
+def saved_activation_bytes(model: torch.nn.Module, images: torch.Tensor,
+                           mask: torch.Tensor) -> int:
+    """Bytes of the distinct storages autograd keeps for the backward of one step."""
+    storages: Dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = step_loss(model, images, mask)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    return sum(storages.values())
+
+
+def timed(step: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def summarise(times: List[float]) -> Dict[str, float]:
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {'median_ms': 1e3 * statistics.median(times), 'iqr_ms': 1e3 * (quartiles[2] -
+                                                                          quartiles[0])}
+
+
+def benchmark(arch: str, ratio: float, args: argparse.Namespace,
+              models: Dict[str, torch.nn.Module]) -> Dict[str, Dict[str, float]]:
+    grid = args.img_size // 32
+    images = torch.randn(args.batch_size, 3, args.img_size, args.img_size)
+    generator = torch.Generator().manual_seed(0)
+    names = list(models)
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for repeat in range(args.warmup + args.repeats):
+        mask = random_patch_mask(args.batch_size, (grid, grid), ratio, generator=generator)
+        order = names[repeat % len(names):] + names[:repeat % len(names)]
+        for name in order:
+            elapsed = timed(lambda: train_step(models[name], images, mask))
+            if repeat >= args.warmup:
+                times[name].append(elapsed)
+        print(f'[{time.strftime("%H:%M:%S")}] {arch} ratio {ratio}: repeat {repeat + 1}/'
+              f'{args.warmup + args.repeats}', flush=True)
+    mask = random_patch_mask(args.batch_size, (grid, grid), ratio, generator=generator)
+    results = {}
+    for name in names:
+        results[name] = summarise(times[name])
+        results[name]['activation_mb'] = saved_activation_bytes(models[name], images, mask) / 2**20
+    return results
+
+
+def print_table(arch: str, ratio: float, results: Dict[str, Dict[str, float]]) -> None:
+    dense = results.get('dense')
+    print(f'\n{arch}, mask ratio {ratio}, training step of the encoder')
+    print(f'{"model":<8}{"median ms":>11}{"IQR ms":>9}{"act. MB":>9}{"dense/this":>12}'
+          f'{"mem this/dense":>16}')
+    for name, row in results.items():
+        speed = dense['median_ms'] / row['median_ms'] if dense else float('nan')
+        memory = row['activation_mb'] / dense['activation_mb'] if dense else float('nan')
+        print(f'{name:<8}{row["median_ms"]:>11.1f}{row["iqr_ms"]:>9.1f}'
+              f'{row["activation_mb"]:>9.1f}{speed:>12.2f}{memory:>16.2f}')
+
+
+def main() -> None:
+    args = parse_args()
+    report = {'args': vars(args), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+              'machine': platform.processor() or platform.machine(), 'results': {}}
+    for arch in args.archs:
+        models = build_models(arch, args.backends)
+        for ratio in args.ratios:
+            results = benchmark(arch, ratio, args, models)
+            report['results'][f'{arch}@{ratio}'] = results
+            print_table(arch, ratio, results)
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(report, f, indent=2)
+        print(f'\nwrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,17 +1,20 @@
-"""The main job on the bundled data: generate the shapes if missing, train ConvNeXt V2-Atto, test.
+"""The main job on the bundled data, with ConvNeXt V2-Atto on the CPU.
 
+Stages: generate the shapes data if missing -> FCMAE pre-training (sparse encoder) -> export the
+encoder -> fine-tune a classifier from it (mmpretrain runner) -> test top-1 -> results table.
 Run with ``make demo`` (which sets up .venv first) or ``.venv/bin/python tools/demo.py``.
-Everything goes to ``--work-dir`` (default ``work_dirs/demo``); the data to ``--data``.
 """
 import argparse
-import os
 import os.path as osp
 import time
+from typing import Dict, Optional
 
 from mmconvnextv2.apis import build_runner, load_config
+from mmconvnextv2.converters import export_fcmae_encoder
 from mmconvnextv2.datasets import SHAPE_CLASSES, ensure_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+FCMAE_CONFIG = osp.join(REPO, 'configs/fcmae/fcmae_convnextv2-atto_shapes.py')
 CLASSIFIER_CONFIG = osp.join(REPO, 'configs/convnextv2/convnextv2-atto_shapes.py')
 
 
@@ -22,7 +25,6 @@ def parse_args() -> argparse.Namespace:
                         help='where the bundled shapes data is (generated if missing)')
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs/demo'),
                         help='where logs, checkpoints and results go')
-    parser.add_argument('--epochs', type=int, default=30, help='classifier training epochs')
     return parser.parse_args()
 
 
@@ -30,39 +32,58 @@ def banner(text: str) -> None:
     print(f'\n=== {text} ===', flush=True)
 
 
-def train_classifier(data_root: str, work_dir: str, epochs: int) -> dict:
-    """Trains and tests the Atto classifier; returns the test metrics and where things are."""
-    cfg = load_config(CLASSIFIER_CONFIG, work_dir, {
-        'train_cfg.max_epochs': epochs,
-        'train_cfg.val_interval': epochs,
-        'default_hooks.checkpoint.interval': epochs,
-        'train_dataloader.dataset.data_root': osp.join(data_root, 'cls'),
-        'val_dataloader.dataset.data_root': osp.join(data_root, 'cls'),
-        'test_dataloader.dataset.data_root': osp.join(data_root, 'cls'),
-    })
+def pretrain(data_root: str, work_dir: str) -> Dict[str, object]:
+    """FCMAE pre-training; returns the first and last logged loss and the exported encoder."""
+    cfg = load_config(FCMAE_CONFIG, work_dir,
+                      {'train_dataloader.dataset.data_root': osp.join(data_root, 'cls')})
     runner = build_runner(cfg)
+    runner.train()
+    losses = runner.message_hub.get_scalar('train/loss').data[0]
+    encoder = osp.join(work_dir, 'encoder.pth')
+    export_fcmae_encoder(osp.join(work_dir, f'epoch_{runner.max_epochs}.pth'), encoder)
+    return {'first_loss': float(losses[0]), 'last_loss': float(losses[-1]), 'encoder': encoder}
+
+
+def finetune(data_root: str, work_dir: str, encoder: Optional[str]) -> Dict[str, object]:
+    """Trains and tests the classifier, from ``encoder`` if given; returns top-1 and paths."""
+    options = {}
+    for split in ('train', 'val', 'test'):
+        options[f'{split}_dataloader.dataset.data_root'] = osp.join(data_root, 'cls')
+    if encoder is not None:
+        options['model.backbone.init_cfg'] = dict(type='Pretrained', checkpoint=encoder,
+                                                  prefix='backbone.')
+    runner = build_runner(load_config(CLASSIFIER_CONFIG, work_dir, options))
     runner.train()
     metrics = runner.test()
     return {'top1': metrics['accuracy/top1'], 'log_dir': runner.log_dir,
-            'checkpoint': osp.join(work_dir, f'epoch_{epochs}.pth')}
+            'checkpoint': osp.join(work_dir, f'epoch_{runner.max_epochs}.pth')}
 
 
 def main() -> None:
     args = parse_args()
-    os.makedirs(args.work_dir, exist_ok=True)
     start = time.time()
 
-    banner('1/2 bundled shapes data')
+    banner('1/3 bundled shapes data')
     ensure_shapes_dataset(args.data)
 
-    banner('2/2 ConvNeXt V2-Atto classifier (mmpretrain runner)')
-    cls = train_classifier(args.data, osp.join(args.work_dir, 'classification'), args.epochs)
+    banner('2/3 FCMAE pre-training of ConvNeXt V2-Atto (sparse encoder, mmpretrain runner)')
+    fcmae = pretrain(args.data, osp.join(args.work_dir, 'fcmae'))
 
-    chance = 100.0 / len(SHAPE_CLASSES)
+    banner('3/3 fine-tuning ConvNeXt V2-Atto from the FCMAE encoder (mmpretrain runner)')
+    cls = finetune(args.data, osp.join(args.work_dir, 'classification'), fcmae['encoder'])
+
     banner(f'results ({time.time() - start:.0f} s)')
-    print(f'{"task":<32}{"metric":<10}{"value":>8}{"chance":>9}')
-    print(f'{"shapes classification (atto)":<32}{"top-1":<10}{cls["top1"]:>8.1f}{chance:>9.1f}')
-    print(f'\nlogs:        {cls["log_dir"]}\ncheckpoint:  {cls["checkpoint"]}')
+    rows = [
+        ('FCMAE pre-training (atto)', 'loss', f'{fcmae["first_loss"]:.3f} -> '
+                                              f'{fcmae["last_loss"]:.3f}', ''),
+        ('shapes classification (atto)', 'top-1 %', f'{cls["top1"]:.1f}',
+         f'{100.0 / len(SHAPE_CLASSES):.1f}'),
+    ]
+    print(f'{"task":<32}{"metric":<10}{"value":>16}{"chance":>9}')
+    for task, metric, value, chance in rows:
+        print(f'{task:<32}{metric:<10}{value:>16}{chance:>9}')
+    print(f'\nencoder:     {fcmae["encoder"]}\nclassifier:  {cls["checkpoint"]}\n'
+          f'logs:        {cls["log_dir"]}')
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
 # ConvNeXt V2-Atto trained from scratch on the bundled synthetic shapes (tools/generate_shapes.py):
-# label = the dominant shape of a scene. Images are resized to 128x128 to keep CPU runs short.
+# label = the dominant shape of a scene. Images are resized to 64x64 to keep CPU runs short.
+# From scratch, lr 1e-3 and above stalls at chance on these 1200 scenes; 2e-4 learns.
 _base_ = [
     '../_base_/models/convnextv2_classifier.py',
     'mmpretrain::_base_/default_runtime.py',
@@ -7,7 +8,7 @@ _base_ = [
 
 data_root = 'data/shapes/cls'
 num_classes = 6
-img_size = 128
+img_size = 64
 
 model = dict(
     backbone=dict(arch='atto', drop_path_rate=0.0),
@@ -52,7 +53,7 @@ test_evaluator = val_evaluator
 
 # No weight decay on GRN gamma/beta (official issue #15), biases and norms.
 optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05, betas=(0.9, 0.999)),
+    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=0.05, betas=(0.9, 0.999)),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,

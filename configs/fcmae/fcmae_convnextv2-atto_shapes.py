@@ -26,14 +26,14 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1.5e-3, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg={{_base_.optim_wrapper.paramwise_cfg}})
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=2,
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=18, eta_min=1e-5, by_epoch=True, begin=2, end=20,
+    dict(type='CosineAnnealingLR', T_max=7, eta_min=1e-5, by_epoch=True, begin=1, end=8,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(max_epochs=20)
+train_cfg = dict(max_epochs=8)
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=5, max_keep_ckpts=1, save_last=True))
+    checkpoint=dict(interval=4, max_keep_ckpts=1, save_last=True))
 auto_scale_lr = dict(base_batch_size=32)
 randomness = dict(seed=0, diff_rank_seed=True)

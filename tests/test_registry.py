@@ -78,8 +78,9 @@ def test_package_scope_resolves_config_bases(tmp_path):
 
 def test_head_init_scale_scales_the_initial_weights():
     torch.manual_seed(0)
-    head = MODELS.build(dict(type='ConvNeXtV2ClsHead', num_classes=10, in_channels=500,
-                             head_init_scale=0.001, init_std=2e-5, init_cfg=None))
+    head = MODELS.build(dict(type='mmconvnextv2.ConvNeXtV2ClsHead', num_classes=10,
+                             in_channels=500, head_init_scale=0.001, init_std=2e-5,
+                             init_cfg=None))
     head.init_weights()
     assert abs(head.fc.weight.std().item() - 2e-8) < 2e-9
     assert not head.fc.bias.any()

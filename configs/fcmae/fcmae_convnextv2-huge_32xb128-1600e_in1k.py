@@ -1,11 +1,4 @@
 # FCMAE pre-training of ConvNeXt V2-Huge, 1600 epochs, total batch 4096.
-_base_ = '../_base_/fcmae_in1k.py'
+_base_ = '../_base_/fcmae_in1k_1600e.py'
 
 model = dict(backbone=dict(arch='huge'), neck=dict(in_channels=2816))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=1560, eta_min=0.0, by_epoch=True, begin=40,
-         end=1600, convert_to_iter_based=True),
-]
-train_cfg = dict(max_epochs=1600)

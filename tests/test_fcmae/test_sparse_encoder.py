@@ -7,6 +7,8 @@ from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
 from mmconvnextv2.models.utils import random_patch_mask
 
 ARCH = dict(depths=[1, 1, 2, 1], channels=[8, 16, 24, 32])
+# CUDA runs where a GPU exists (a lent device machine); CPU CI runs the CPU cases only.
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 
 
 def reference_encoder(model: ConvNeXtV2, image: torch.Tensor, removed: torch.Tensor) -> list:
@@ -46,16 +48,26 @@ def weights():
     return model.state_dict()
 
 
+@pytest.fixture
+def exact_cuda_math():
+    """TF32 convolutions would miss the fp32 tolerance; turn them off for the test."""
+    previous = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32 = previous
+
+
+@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('backend', SPARSE_BACKENDS)
-def test_backend_matches_reference(backend, weights):
+def test_backend_matches_reference(backend, device, weights, exact_cuda_math):
     torch.manual_seed(1)
     model = SparseConvNeXtV2(arch=ARCH, sparse_backend=backend, out_indices=(0, 1, 2, 3))
     model.load_state_dict(weights)
     images = torch.randn(2, 3, 128, 96)
     mask = random_patch_mask(2, (4, 3), 0.6)
-    outs = model(images, mask)
+    outs = [out.cpu() for out in model.to(device)(images.to(device), mask.to(device))]
     (sum(o.square().mean() for o in outs)).backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    grads = {n: p.grad.cpu() for n, p in model.named_parameters()}
 
     reference = ConvNeXtV2(arch=ARCH, with_out_norms=False)
     reference.load_state_dict(weights)

@@ -19,7 +19,7 @@ def load_tool():
 def test_gather_saves_less_activation_memory_than_dense_emulation():
     tool = load_tool()
     arch = dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32])
-    models = tool.build_models(arch, ['dense', 'gather'])
+    models = tool.build_models(arch, ['dense', 'gather'], torch.device('cpu'))
     images = torch.randn(2, 3, 128, 128)
     mask = random_patch_mask(2, (4, 4), 0.75, generator=torch.Generator().manual_seed(0))
     memory = {name: tool.saved_activation_bytes(model, images, mask)

@@ -11,12 +11,14 @@ in one process, interleaved (each repeat runs every model once, order rotated) a
 median and interquartile range are reported. The masks are redrawn every repeat, the same for all
 backends. Memory is the size of the tensors autograd saves for backward (counted once per storage
 through ``torch.autograd.graph.saved_tensors_hooks``): the activation memory of the step, which is
-what sparsity saves; CPU has no allocator peak counter like CUDA's.
+what sparsity saves. On CUDA (``--device cuda``) the allocator's peak during the step, above the
+memory held before it, is reported too; CPU has no such counter.
 
 Examples::
 
     python tools/analysis/benchmark_fcmae.py --out work_dirs/bench_fcmae.json
     python tools/analysis/benchmark_fcmae.py --archs atto --ratios 0.6 --repeats 3 --warmup 1
+    python tools/analysis/benchmark_fcmae.py --device cuda --repeats 20 --warmup 5
 """
 import argparse
 import json
@@ -44,11 +46,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--out', help='write all timings to this JSON file')
     return parser.parse_args()
 
 
-def build_models(arch: str, backends: List[str]) -> Dict[str, torch.nn.Module]:
+def build_models(arch: str, backends: List[str],
+                 device: torch.device) -> Dict[str, torch.nn.Module]:
     torch.manual_seed(0)
     reference = ConvNeXtV2(arch=arch, with_out_norms=False, gap_before_final_norm=False)
     reference.init_weights()
@@ -57,7 +61,7 @@ def build_models(arch: str, backends: List[str]) -> Dict[str, torch.nn.Module]:
         models[backend] = SparseConvNeXtV2(arch=arch, sparse_backend=backend)
         models[backend].load_state_dict(reference.state_dict())
     models[FULL] = reference
-    return models
+    return {name: model.to(device) for name, model in models.items()}
 
 
 def step_loss(model: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -88,10 +92,25 @@ def saved_activation_bytes(model: torch.nn.Module, images: torch.Tensor,
     return sum(storages.values())
 
 
-def timed(step: Callable[[], None]) -> float:
+def timed(step: Callable[[], None], device: torch.device) -> float:
+    """Wall time of ``step``; on CUDA, with the queued kernels finished on both sides."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
     start = time.perf_counter()
     step()
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
     return time.perf_counter() - start
+
+
+def cuda_peak_step_bytes(step: Callable[[], None], device: torch.device) -> int:
+    """Peak allocated memory during ``step`` above what was allocated before it."""
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
 
 
 def summarise(times: List[float]) -> Dict[str, float]:
@@ -102,46 +121,55 @@ def summarise(times: List[float]) -> Dict[str, float]:
 
 def benchmark(arch: str, ratio: float, args: argparse.Namespace,
               models: Dict[str, torch.nn.Module]) -> Dict[str, Dict[str, float]]:
+    device = torch.device(args.device)
     grid = args.img_size // 32
-    images = torch.randn(args.batch_size, 3, args.img_size, args.img_size)
+    images = torch.randn(args.batch_size, 3, args.img_size, args.img_size, device=device)
     generator = torch.Generator().manual_seed(0)
     names = list(models)
     times: Dict[str, List[float]] = {name: [] for name in names}
     for repeat in range(args.warmup + args.repeats):
-        mask = random_patch_mask(args.batch_size, (grid, grid), ratio, generator=generator)
+        mask = random_patch_mask(args.batch_size, (grid, grid), ratio,
+                                 generator=generator).to(device)
         order = names[repeat % len(names):] + names[:repeat % len(names)]
         for name in order:
-            elapsed = timed(lambda: train_step(models[name], images, mask))
+            elapsed = timed(lambda: train_step(models[name], images, mask), device)
             if repeat >= args.warmup:
                 times[name].append(elapsed)
         print(f'[{time.strftime("%H:%M:%S")}] {arch} ratio {ratio}: repeat {repeat + 1}/'
               f'{args.warmup + args.repeats}', flush=True)
-    mask = random_patch_mask(args.batch_size, (grid, grid), ratio, generator=generator)
+    mask = random_patch_mask(args.batch_size, (grid, grid), ratio, generator=generator).to(device)
     results = {}
     for name in names:
         results[name] = summarise(times[name])
         results[name]['activation_mb'] = saved_activation_bytes(models[name], images, mask) / 2**20
+        if device.type == 'cuda':
+            results[name]['peak_mb'] = cuda_peak_step_bytes(
+                lambda: train_step(models[name], images, mask), device) / 2**20
     return results
 
 
 def print_table(arch: str, ratio: float, results: Dict[str, Dict[str, float]]) -> None:
     dense = results.get('dense')
     print(f'\n{arch}, mask ratio {ratio}, training step of the encoder')
-    print(f'{"model":<8}{"median ms":>11}{"IQR ms":>9}{"act. MB":>9}{"dense/this":>12}'
-          f'{"mem this/dense":>16}')
+    peak = 'peak_mb' in dense if dense else False
+    print(f'{"model":<8}{"median ms":>11}{"IQR ms":>9}{"act. MB":>9}'
+          + (f'{"peak MB":>9}' if peak else '') + f'{"dense/this":>12}{"mem this/dense":>16}')
     for name, row in results.items():
         speed = dense['median_ms'] / row['median_ms'] if dense else float('nan')
         memory = row['activation_mb'] / dense['activation_mb'] if dense else float('nan')
-        print(f'{name:<8}{row["median_ms"]:>11.1f}{row["iqr_ms"]:>9.1f}'
-              f'{row["activation_mb"]:>9.1f}{speed:>12.2f}{memory:>16.2f}')
+        print(f'{name:<8}{row["median_ms"]:>11.2f}{row["iqr_ms"]:>9.2f}{row["activation_mb"]:>9.1f}'
+              + (f'{row["peak_mb"]:>9.1f}' if peak else '') + f'{speed:>12.2f}{memory:>16.2f}')
 
 
 def main() -> None:
     args = parse_args()
+    device = torch.device(args.device)
+    machine = (torch.cuda.get_device_name(device) if device.type == 'cuda' else
+               platform.processor() or platform.machine())
     report = {'args': vars(args), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
-              'machine': platform.processor() or platform.machine(), 'results': {}}
+              'machine': machine, 'results': {}}
     for arch in args.archs:
-        models = build_models(arch, args.backends)
+        models = build_models(arch, args.backends, device)
         for ratio in args.ratios:
             results = benchmark(arch, ratio, args, models)
             report['results'][f'{arch}@{ratio}'] = results

@@ -33,27 +33,37 @@ def _visible_rows(visible: torch.Tensor) -> torch.Tensor:
 def _dense_block(block: ConvNeXtV2Block, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     """One block on the full map, masked sites zeroed and left out of GRN's statistics."""
     y = (block.dwconv(x) * visible).permute(0, 2, 3, 1)
-    y = block.act(block.pwconv1(block.norm(y)))
-    y = block.grn.modulate(y, block.grn.global_response(y * visible.permute(0, 2, 3, 1)))
-    y = block.pwconv2(y).permute(0, 3, 1, 2)
+    y = block.pointwise(y, visible.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
     return x + block.drop_path(y * visible)
+
+
+def _scatter_rows(rows: torch.Tensor, feats: torch.Tensor,
+                  shape: Tuple[int, int, int, int]) -> torch.Tensor:
+    """Visible-site rows (R, C) into a zero map (N, C, H, W) stored channels-last."""
+    n, c, h, w = shape
+    dense = feats.new_zeros(n * h * w, c).index_copy(0, rows, feats)
+    return dense.view(n, h, w, c).permute(0, 3, 1, 2)
 
 
 def _gather_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
                   visible: torch.Tensor) -> torch.Tensor:
-    """Dense depthwise conv, then the pointwise part of each block on the visible sites only.
+    """The stage on the visible rows; only the depthwise conv sees the (zero-filled) full map.
 
-    Every sample keeps the same number V of sites, so gathered rows reshape to (N, V, 1, C) and
-    GRN's statistics over dims (1, 2) are per sample.
+    The residual stream lives as (R, C) rows of the visible sites, so LayerNorm, the MLP, GRN
+    and the residual add cost R rows, not N*H*W. Each depthwise conv scatters the rows into a
+    channels-last zero map (masked inputs are zero, so visible outputs are exact) and gathers the
+    visible outputs back. Every sample keeps the same number V of sites, so rows reshape to
+    (N, V, 1, C) and GRN's statistics over dims (1, 2) are per sample.
     """
     n, c, h, w = x.shape
     rows = _visible_rows(visible)
+    feats = x.permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, rows)
     for block in blocks:
-        y = block.dwconv(x).permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, rows)
+        y = block.dwconv(_scatter_rows(rows, feats, x.shape))
+        y = y.permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, rows)
         y = block.drop_path(block.pointwise(y.view(n, -1, 1, c)))
-        update = x.new_zeros(n * h * w, c).index_copy(0, rows, y.reshape(-1, c))
-        x = x + update.view(n, h, w, c).permute(0, 3, 1, 2)
-    return x
+        feats = feats + y.reshape(-1, c)
+    return _scatter_rows(rows, feats, x.shape)
 
 
 class _SubmanifoldDepthwise:

@@ -5,21 +5,14 @@ Each is a direct child of mmengine's root registry of its kind: mmengine resolve
 of the root is reachable as ``'mmconvnextv2.<Name>'`` from the mmpretrain, mmdet and mmseg scopes
 alike. Unscoped names our registry lacks are looked up in mmpretrain's registry of the same kind
 (and through it in mmengine's root), so a config in our scope still finds everything mmpretrain
-and mmengine register, with mmpretrain's classes first as before.
+and mmengine register, with mmpretrain's classes first as before. (Batch augmentations are the
+exception: mmpretrain keeps them in a tree of their own, under which ours hangs.)
 """
 from typing import Optional
 
-from mmengine.registry import DATASETS as MMENGINE_DATASETS
-from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import \
-    OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
-from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+import mmengine.registry as mmengine_registry
+import mmpretrain.registry as mmpretrain_registry
 from mmengine.registry import Registry
-from mmpretrain.registry import DATASETS as MMPRETRAIN_DATASETS
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
-from mmpretrain.registry import \
-    OPTIM_WRAPPER_CONSTRUCTORS as MMPRETRAIN_OPTIM_WRAPPER_CONSTRUCTORS
-from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
 
 
 class _ScopeRegistry(Registry):
@@ -27,7 +20,7 @@ class _ScopeRegistry(Registry):
 
     Args:
         name: Registry name.
-        parent: mmengine's root registry of this kind.
+        parent: mmengine's root registry of this kind (mmpretrain's for batch augmentations).
         fallback: mmpretrain's registry of this kind.
         locations: Modules to import before a lookup; they register our classes.
     """
@@ -46,11 +39,35 @@ class _ScopeRegistry(Registry):
         return super().get(key)
 
 
-MODELS = _ScopeRegistry('model', MMENGINE_MODELS, MMPRETRAIN_MODELS, ['mmconvnextv2.models'])
-DATASETS = _ScopeRegistry('dataset', MMENGINE_DATASETS, MMPRETRAIN_DATASETS,
-                          ['mmconvnextv2.datasets'])
-TRANSFORMS = _ScopeRegistry('transform', MMENGINE_TRANSFORMS, MMPRETRAIN_TRANSFORMS,
-                            ['mmconvnextv2.datasets'])
-OPTIM_WRAPPER_CONSTRUCTORS = _ScopeRegistry(
-    'optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    MMPRETRAIN_OPTIM_WRAPPER_CONSTRUCTORS, ['mmconvnextv2.engine'])
+def _scope_registry(kind: str, name: str, locations: list[str]) -> _ScopeRegistry:
+    """Our registry of ``kind`` (``'MODELS'``, ...): mmengine's child, mmpretrain's fallback."""
+    return _ScopeRegistry(name, getattr(mmengine_registry, kind),
+                          getattr(mmpretrain_registry, kind), locations)
+
+
+# The kinds we register classes in.
+MODELS = _scope_registry('MODELS', 'model', ['mmconvnextv2.models'])
+WEIGHT_INITIALIZERS = _scope_registry('WEIGHT_INITIALIZERS', 'weight initializer',
+                                      ['mmconvnextv2.models'])
+DATASETS = _scope_registry('DATASETS', 'dataset', ['mmconvnextv2.datasets'])
+TRANSFORMS = _scope_registry('TRANSFORMS', 'transform', ['mmconvnextv2.datasets'])
+OPTIM_WRAPPER_CONSTRUCTORS = _scope_registry(
+    'OPTIM_WRAPPER_CONSTRUCTORS', 'optimizer wrapper constructor', ['mmconvnextv2.engine'])
+LOOPS = _scope_registry('LOOPS', 'loop', ['mmconvnextv2.engine'])
+MODEL_WRAPPERS = _scope_registry('MODEL_WRAPPERS', 'model_wrapper', ['mmconvnextv2.engine'])
+
+# Kinds we only resolve. mmengine tags what configs inherit as ``mmconvnextv2::`` bases with
+# ``_scope_='mmconvnextv2'`` (optimizers, schedulers, hooks, metrics, ...); without a registry of
+# that scope, mmengine would warn and fall back to its own root, which lacks mmpretrain's classes.
+HOOKS = _scope_registry('HOOKS', 'hook', [])
+OPTIMIZERS = _scope_registry('OPTIMIZERS', 'optimizer', [])
+OPTIM_WRAPPERS = _scope_registry('OPTIM_WRAPPERS', 'optim_wrapper', [])
+PARAM_SCHEDULERS = _scope_registry('PARAM_SCHEDULERS', 'parameter scheduler', [])
+DATA_SAMPLERS = _scope_registry('DATA_SAMPLERS', 'data sampler', [])
+METRICS = _scope_registry('METRICS', 'metric', [])
+LOG_PROCESSORS = _scope_registry('LOG_PROCESSORS', 'log_processor', [])
+VISUALIZERS = _scope_registry('VISUALIZERS', 'visualizer', [])
+VISBACKENDS = _scope_registry('VISBACKENDS', 'vis_backend', [])
+# mmpretrain's batch augmentations (mixup, cutmix) form a tree of their own, without mmengine.
+BATCH_AUGMENTS = _ScopeRegistry('batch augment', mmpretrain_registry.BATCH_AUGMENTS,
+                                mmpretrain_registry.BATCH_AUGMENTS, [])

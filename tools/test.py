@@ -1,11 +1,15 @@
 """Evaluate a checkpoint with an mmpretrain, mmdet or mmseg config that uses mmconvnextv2 modules.
 
+Prints every metric of the config's evaluator when done (the ImageNet configs report top-1 and
+top-5; multi-resolution tests report them per resolution) and writes them to ``--out``.
+
 Example:
     python tools/test.py configs/convnextv2/convnextv2-atto_shapes.py work_dirs/.../epoch_30.pth
 """
 import argparse
 import json
 import os
+from typing import Dict
 
 from mmengine.config import DictAction
 
@@ -28,6 +32,12 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def summary(metrics: Dict[str, float]) -> str:
+    """One ``name: value`` line per metric, e.g. ``accuracy/top1: 76.70``."""
+    return '\n'.join(f'{name}: {value:.2f}' if isinstance(value, float) else f'{name}: {value}'
+                     for name, value in sorted(metrics.items()))
+
+
 def main() -> None:
     args = parse_args()
     if not os.path.isfile(args.checkpoint):
@@ -36,6 +46,7 @@ def main() -> None:
     cfg.launcher = args.launcher
     cfg.load_from = args.checkpoint
     metrics = build_runner(cfg).test()
+    print(summary(metrics), flush=True)
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(metrics, f, indent=2)

@@ -7,6 +7,8 @@ The same code serves mmpretrain, mmdet and mmseg configs: each config names its 
 import os.path as osp
 from typing import Optional
 
+import torch
+import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -38,8 +40,33 @@ def load_config(path: str, work_dir: Optional[str] = None,
     return cfg
 
 
+def _prepare_cpu_distributed(cfg: Config) -> None:
+    """Lets ``launcher='pytorch'`` (torchrun) train on CPUs with gloo.
+
+    mmengine's launcher calls ``torch.cuda.set_device`` and its DDP wrapper passes ``device_ids``;
+    both fail without a GPU. Initialising the gloo process group first makes mmengine skip its own
+    initialisation, and :class:`CPUDistributedDataParallel` drops the device ids.
+    """
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return
+    if cfg.launcher != 'pytorch':
+        raise RuntimeError(f'Training on CPUs supports the pytorch launcher (torchrun, '
+                           f'tools/dist_train.sh) only, got launcher={cfg.launcher!r}.')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.setdefault('model_wrapper_cfg', dict(type='mmconvnextv2.CPUDistributedDataParallel'))
+    cfg.setdefault('custom_imports', dict(imports=[]))
+    cfg.custom_imports.setdefault('imports', [])
+    if 'mmconvnextv2.engine' not in cfg.custom_imports.imports:
+        cfg.custom_imports.imports.append('mmconvnextv2.engine')
+
+
 def build_runner(cfg: Config) -> Runner:
-    """Builds the runner the config asks for (``runner_type``) or mmengine's default one."""
+    """Builds the runner the config asks for (``runner_type``) or mmengine's default one.
+
+    Distributed runs on CPUs (``launcher='pytorch'`` without a GPU) start a gloo process group.
+    """
+    _prepare_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

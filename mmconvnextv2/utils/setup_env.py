@@ -25,6 +25,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             our modules without the ``mmconvnextv2.`` prefix.
     """
     import mmconvnextv2.datasets  # noqa: F401
+    import mmconvnextv2.engine  # noqa: F401
     import mmconvnextv2.models  # noqa: F401
 
     if not init_default_scope:

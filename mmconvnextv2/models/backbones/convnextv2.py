@@ -27,27 +27,53 @@ class ConvNeXtV2Block(BaseModule):
     The part after the depthwise conv works on (N, H, W, C) and is exposed as
     :meth:`pointwise`, so that a sparse encoder can run it on gathered visible positions only.
 
+    With ``use_grn=False`` and ``layer_scale_init_value=1e-6`` it is the ConvNeXt V1 block (no GRN,
+    a learnable per-channel scale ``gamma`` on the residual branch), the paper's "V1" in its
+    FCMAE ablation and feature-collapse analysis.
+
     Args:
         channels: Number of input and output channels C.
         drop_path_rate: Stochastic depth rate of the residual branch.
         with_cp: Recompute the block in backward instead of storing activations.
+        use_grn: Apply GRN after the GELU (ConvNeXt V2). Without it the block has no ``grn``
+            parameters.
+        layer_scale_init_value: Initial value of ConvNeXt V1's LayerScale ``gamma`` (C values)
+            multiplying the residual branch; 0 means no LayerScale and no ``gamma`` (V2).
     """
 
-    def __init__(self, channels: int, drop_path_rate: float = 0.0, with_cp: bool = False) -> None:
+    def __init__(self, channels: int, drop_path_rate: float = 0.0, with_cp: bool = False,
+                 use_grn: bool = True, layer_scale_init_value: float = 0.0) -> None:
         super().__init__()
+        if layer_scale_init_value < 0:
+            raise ValueError(f'layer_scale_init_value must be >= 0 (0 disables LayerScale), got '
+                             f'{layer_scale_init_value}')
         hidden = 4 * channels
         self.dwconv = nn.Conv2d(channels, channels, kernel_size=7, padding=3, groups=channels)
         self.norm = nn.LayerNorm(channels, eps=1e-6)
         self.pwconv1 = nn.Linear(channels, hidden)
         self.act = nn.GELU()
-        self.grn = GRN(hidden, layout='channels_last')
+        self.grn: Optional[GRN] = GRN(hidden, layout='channels_last') if use_grn else None
         self.pwconv2 = nn.Linear(hidden, channels)
+        self.gamma: Optional[nn.Parameter] = (
+            nn.Parameter(torch.full((channels, ), layer_scale_init_value))
+            if layer_scale_init_value > 0 else None)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
         self.with_cp = with_cp
 
-    def pointwise(self, x: torch.Tensor) -> torch.Tensor:
-        """LayerNorm -> Linear -> GELU -> GRN -> Linear on an (N, H, W, C) tensor."""
-        return self.pwconv2(self.grn(self.act(self.pwconv1(self.norm(x)))))
+    def pointwise(self, x: torch.Tensor, visible: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """LayerNorm -> Linear -> GELU -> GRN -> Linear (-> LayerScale) on (N, H, W, C).
+
+        Args:
+            x: The depthwise conv's output, channels last.
+            visible: Optional (N, H, W, 1) 0/1 map; GRN's statistics then see only the sites
+                where it is 1 (a masked-dense sparse encoder), all sites are still computed.
+        """
+        x = self.act(self.pwconv1(self.norm(x)))
+        if self.grn is not None:
+            x = self.grn(x) if visible is None else self.grn.modulate(
+                x, self.grn.global_response(x * visible))
+        x = self.pwconv2(x)
+        return x if self.gamma is None else x * self.gamma
 
     def _residual(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pointwise(self.dwconv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
@@ -76,6 +102,9 @@ class ConvNeXtV2(BaseBackbone):
         with_out_norms: Give each output its LayerNorm. FCMAE's encoder has none (the official
             ``*_fcmae.pt`` layout), so its outputs are the raw stage maps.
         with_cp: Use activation checkpointing in every block.
+        use_grn: GRN in every block (ConvNeXt V2). False, with ``layer_scale_init_value=1e-6``,
+            gives the "V1-style" network of the paper's comparisons; see :class:`ConvNeXtV2Block`.
+        layer_scale_init_value: Initial LayerScale of every block; 0 (V2) means none.
         channels_last: Run in the ``torch.channels_last`` memory format, where the permutes to and
             from (N, H, W, C) around the pointwise layers are free.
         init_cfg: mmengine init config. Defaults to truncated normal (std 0.02) for convs and
@@ -103,6 +132,8 @@ class ConvNeXtV2(BaseBackbone):
                  gap_before_final_norm: bool = True,
                  with_out_norms: bool = True,
                  with_cp: bool = False,
+                 use_grn: bool = True,
+                 layer_scale_init_value: float = 0.0,
                  channels_last: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         if init_cfg is None:
@@ -137,7 +168,8 @@ class ConvNeXtV2(BaseBackbone):
         self.stages = nn.ModuleList()
         for depth, channels, first in zip(self.depths, self.channels, self._block_offsets()):
             self.stages.append(nn.Sequential(*[
-                ConvNeXtV2Block(channels, rates[first + j], with_cp) for j in range(depth)]))
+                ConvNeXtV2Block(channels, rates[first + j], with_cp, use_grn,
+                                layer_scale_init_value) for j in range(depth)]))
         if with_out_norms:
             for i in self.out_indices:
                 self.add_module(self.out_norm_name(i), LayerNorm2d(self.channels[i], eps=1e-6))

@@ -1,0 +1,17 @@
+# ImageNet-1K at 384x384: the 224 augmentation with 384 crops. From 384 on, the official
+# evaluation warps the whole image to the input size (bicubic) instead of cropping.
+_base_ = 'mmconvnextv2::_base_/datasets/imagenet_bs32_convnextv2_224.py'
+
+img_size = 384
+train_pipeline = [
+    dict(step, scale=img_size) if step.type == 'RandomResizedCrop' else step
+    for step in _base_.train_pipeline
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size), backend='pillow', interpolation='bicubic'),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

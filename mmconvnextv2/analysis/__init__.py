@@ -1,0 +1,19 @@
+"""Feature-collapse analysis: channel cosine distance, activation statistics, hooks and images."""
+from .activations import (DEAD_TOL, SATURATED_TOL, ChannelStatistics, channel_statistics,
+                          plot_channel_grid)
+from .cosine_distance import (DEAD_EPS, channel_matrix, cosine_table, mean_cosine_distance,
+                              unit_channels)
+from .features import (CONVNEXT_MLP_HOOK_PATTERN, DEFAULT_HOOK_PATTERN, backbone_forward,
+                       build_model, find_hook_points, num_extra_tokens, preprocess, read_config,
+                       record_outputs)
+from .images import (ImageSource, dataset_labels, fixed_size_pipeline, load_image, load_images,
+                     round_robin_indices)
+from .report import LayerDistance, plot_distances, write_csv, write_json
+
+__all__ = ['CONVNEXT_MLP_HOOK_PATTERN', 'DEAD_EPS', 'DEAD_TOL', 'DEFAULT_HOOK_PATTERN',
+           'SATURATED_TOL', 'ChannelStatistics', 'ImageSource', 'LayerDistance',
+           'backbone_forward', 'build_model', 'channel_matrix', 'channel_statistics',
+           'cosine_table', 'dataset_labels', 'find_hook_points', 'fixed_size_pipeline',
+           'load_image', 'load_images', 'mean_cosine_distance', 'num_extra_tokens',
+           'plot_channel_grid', 'plot_distances', 'preprocess', 'read_config', 'record_outputs',
+           'round_robin_indices', 'unit_channels', 'write_csv', 'write_json']

@@ -1,0 +1,7 @@
+"""Training-engine parts of mmconvnextv2; importing this module registers them."""
+from .model_wrappers import CPUDistributedDataParallel
+from .optimizers import LayerDecayOptimWrapperConstructor
+from .runner import MultiResolutionTestLoop
+
+__all__ = ['CPUDistributedDataParallel', 'LayerDecayOptimWrapperConstructor',
+           'MultiResolutionTestLoop']

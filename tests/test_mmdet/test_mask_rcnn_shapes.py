@@ -1,0 +1,67 @@
+"""mmdet's train then test of the atto Mask R-CNN on a few generated shapes scenes, through the
+runners of tools/train.py and tools/test.py: all twelve COCO APs (bbox and segm) are reported."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+
+from mmconvnextv2.apis.detection import (COCO_AP_KEYS, SHAPES_DETECTION_SIZE, schedule_options,
+                                         train_test_mask_rcnn_shapes)
+from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
+
+NUM_TRAIN, NUM_VAL = 6, 4
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory) -> str:
+    out = str(tmp_path_factory.mktemp('shapes_det'))
+    write_shapes_dataset(out, NUM_TRAIN, NUM_VAL, seed=0, size=SHAPES_DETECTION_SIZE,
+                         progress=False)
+    return out
+
+
+def test_val_scenes_hold_small_medium_and_large_objects(data_dir):
+    # COCO reports -1 for a size range without objects; these scenes have all three.
+    with open(layout_paths(data_dir)['coco_val_ann']) as f:
+        areas = [ann['area'] for ann in json.load(f)['annotations']]
+    assert min(areas) < 32**2 and max(areas) >= 96**2
+    assert any(32**2 <= area < 96**2 for area in areas)
+
+
+def test_train_then_test_reports_all_twelve_aps(data_dir, tmp_path):
+    work_dir = str(tmp_path / 'work')
+    options = {
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'test_dataloader.num_workers': 0,
+        'test_dataloader.persistent_workers': False,
+        'test_dataloader.batch_size': NUM_VAL,
+        # An untrained head keeps 100 boxes per image; their masks would dominate the test time.
+        'model.test_cfg.rcnn.max_per_img': 20,
+        'default_hooks.logger.interval': 1,
+    }
+    metrics = train_test_mask_rcnn_shapes(data_dir, work_dir, max_epochs=1, batch_size=2,
+                                          cfg_options=options)
+    assert list(metrics) == list(COCO_AP_KEYS) and len(metrics) == 12
+    for key, value in metrics.items():
+        assert 0.0 <= value <= 1.0, (key, value)  # -1 would mean "not evaluated"
+
+    # Three iterations of our backbone were trained and saved, then tested from the file.
+    checkpoint = torch.load(osp.join(work_dir, 'epoch_1.pth'), weights_only=True)
+    assert checkpoint['meta']['iter'] == NUM_TRAIN // 2
+    assert 'backbone.stages.2.5.grn.gamma' in checkpoint['state_dict']
+    assert checkpoint['state_dict']['roi_head.mask_head.conv_logits.weight'].shape[0] == 6
+
+
+def test_schedule_options_keep_the_lr_steps_proportional():
+    assert schedule_options(12)['param_scheduler.1.milestones'] == [9, 11]
+    assert schedule_options(24)['param_scheduler.1.milestones'] == [18, 22]
+    assert schedule_options(1)['param_scheduler.1.milestones'] == [1, 1]
+    with pytest.raises(ValueError, match='max_epochs'):
+        schedule_options(0)
+
+
+def test_missing_data_names_the_generator(tmp_path):
+    with pytest.raises(FileNotFoundError, match='ensure_shapes_dataset'):
+        train_test_mask_rcnn_shapes(str(tmp_path), str(tmp_path / 'work'))

@@ -28,6 +28,7 @@ import time
 from typing import Callable, Dict, List
 
 import torch
+from mmengine.logging import MMLogger
 
 from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
 from mmconvnextv2.models.utils import random_patch_mask
@@ -163,6 +164,8 @@ def print_table(arch: str, ratio: float, results: Dict[str, Dict[str, float]]) -
 
 def main() -> None:
     args = parse_args()
+    # The current mmengine logger; at WARNING it keeps init_weights' per-parameter report quiet.
+    MMLogger.get_instance('benchmark_fcmae', log_level='WARNING')
     device = torch.device(args.device)
     machine = (torch.cuda.get_device_name(device) if device.type == 'cuda' else
                platform.processor() or platform.machine())

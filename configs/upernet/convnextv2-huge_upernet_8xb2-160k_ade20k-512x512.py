@@ -1,0 +1,14 @@
+# ConvNeXt V2-Huge (FCMAE pre-trained, IN-1K fine-tuned) + UperNet on ADE20K 512x512, 160k
+# iterations, batch 16 (8 GPUs x 2). Paper (multi-scale): 55.0 mIoU.
+_base_ = './_base_/upernet_convnextv2_8xb2-160k_ade20k-512x512.py'
+
+model = dict(
+    backbone=dict(
+        arch='huge',
+        drop_path_rate=0.5,
+        init_cfg=dict(checkpoint='checkpoints/convnextv2-huge_in1k.pth')),
+    decode_head=dict(in_channels=[352, 704, 1408, 2816]),
+    auxiliary_head=dict(in_channels=1408))
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-4),
+    paramwise_cfg=dict(layer_decay_rate=0.8, layer_decay_mode='group'))

@@ -101,7 +101,8 @@ def train_test_mask_rcnn_shapes(data_dir: str, work_dir: str,
         if not osp.isfile(init_checkpoint):
             raise FileNotFoundError(f'Backbone checkpoint {init_checkpoint!r} does not exist.')
         options['model.backbone.init_cfg'] = dict(type='Pretrained', checkpoint=init_checkpoint,
-                                                  prefix='backbone.')
+                                                  prefix='backbone.',
+                                                  _delete_=True)  # the config's init_cfg is None
     options.update(cfg_options or {})
 
     no_validation = {'val_cfg': None, 'val_dataloader': None, 'val_evaluator': None}

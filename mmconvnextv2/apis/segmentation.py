@@ -74,7 +74,8 @@ def shapes_cfg_options(data_root: str, max_iters: Optional[int] = None,
         })
     if init_checkpoint is not None:
         options['model.backbone.init_cfg'] = dict(type='Pretrained', checkpoint=init_checkpoint,
-                                                  prefix='backbone.')
+                                                  prefix='backbone.',
+                                                  _delete_=True)  # the config's init_cfg is None
     return options
 
 

@@ -9,6 +9,7 @@ import torch
 from mmconvnextv2.apis.detection import (COCO_AP_KEYS, SHAPES_DETECTION_SIZE, schedule_options,
                                          train_test_mask_rcnn_shapes)
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
+from mmconvnextv2.models import ConvNeXtV2
 
 NUM_TRAIN, NUM_VAL = 6, 4
 
@@ -41,8 +42,14 @@ def test_train_then_test_reports_all_twelve_aps(data_dir, tmp_path):
         'model.test_cfg.rcnn.max_per_img': 20,
         'default_hooks.logger.interval': 1,
     }
+    # A backbone checkpoint (as the demo passes the FCMAE encoder) with a recognisable GRN gamma.
+    encoder = ConvNeXtV2(arch='atto')
+    torch.nn.init.constant_(encoder.stages[2][5].grn.gamma, 0.5)
+    init_checkpoint = str(tmp_path / 'encoder.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in encoder.state_dict().items()}},
+               init_checkpoint)
     metrics = train_test_mask_rcnn_shapes(data_dir, work_dir, max_epochs=1, batch_size=2,
-                                          cfg_options=options)
+                                          init_checkpoint=init_checkpoint, cfg_options=options)
     assert list(metrics) == list(COCO_AP_KEYS) and len(metrics) == 12
     for key, value in metrics.items():
         assert 0.0 <= value <= 1.0, (key, value)  # -1 would mean "not evaluated"
@@ -50,7 +57,8 @@ def test_train_then_test_reports_all_twelve_aps(data_dir, tmp_path):
     # Three iterations of our backbone were trained and saved, then tested from the file.
     checkpoint = torch.load(osp.join(work_dir, 'epoch_1.pth'), weights_only=True)
     assert checkpoint['meta']['iter'] == NUM_TRAIN // 2
-    assert 'backbone.stages.2.5.grn.gamma' in checkpoint['state_dict']
+    gamma = checkpoint['state_dict']['backbone.stages.2.5.grn.gamma']
+    torch.testing.assert_close(gamma, torch.full_like(gamma, 0.5), atol=0.05, rtol=0)
     assert checkpoint['state_dict']['roi_head.mask_head.conv_logits.weight'].shape[0] == 6
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from mmconvnextv2.apis.segmentation import (SHAPES_UPERNET_CONFIG, SHAPES_UPERNET_TTA_CONFIG,
                                             shapes_cfg_options, train_upernet_shapes)
 from mmconvnextv2.datasets import write_shapes_dataset
+from mmconvnextv2.models import ConvNeXtV2
 
 MMSEG_TOOLS = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools')
 NUM_CLASSES = 7
@@ -113,9 +114,18 @@ def test_mmseg_tools_train_then_test_report_miou(data_root, tmp_path, monkeypatc
 def test_demo_function_trains_tests_and_returns_miou(data_root, tmp_path):
     # The function trains without validation (the val split is its test split).
     options = {key: value for key, value in TRAIN_SMALL.items() if not key.startswith('val_')}
+    # A backbone checkpoint (as the demo passes the FCMAE encoder) with a recognisable GRN gamma.
+    encoder = ConvNeXtV2(arch='atto')
+    torch.nn.init.constant_(encoder.stages[2][5].grn.gamma, 0.5)
+    init_checkpoint = str(tmp_path / 'encoder.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in encoder.state_dict().items()}},
+               init_checkpoint)
     run = train_upernet_shapes(data_root, str(tmp_path / 'demo'), max_iters=2, tta=True,
-                               num_workers=0, cfg_options=options)
+                               num_workers=0, init_checkpoint=init_checkpoint, cfg_options=options)
     assert run.max_iters == 2 and osp.isfile(run.checkpoint)
+    gamma = torch.load(run.checkpoint, weights_only=True)['state_dict'][
+        'backbone.stages.2.5.grn.gamma']
+    torch.testing.assert_close(gamma, torch.full_like(gamma, 0.5), atol=0.05, rtol=0)
     for metrics in (run.metrics, run.tta_metrics):
         assert set(metrics) == {'aAcc', 'mIoU', 'mAcc'}
         assert all(0.0 <= value <= 100.0 for value in metrics.values())

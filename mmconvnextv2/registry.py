@@ -55,13 +55,13 @@ OPTIM_WRAPPER_CONSTRUCTORS = _scope_registry(
     'OPTIM_WRAPPER_CONSTRUCTORS', 'optimizer wrapper constructor', ['mmconvnextv2.engine'])
 LOOPS = _scope_registry('LOOPS', 'loop', ['mmconvnextv2.engine'])
 MODEL_WRAPPERS = _scope_registry('MODEL_WRAPPERS', 'model_wrapper', ['mmconvnextv2.engine'])
+HOOKS = _scope_registry('HOOKS', 'hook', ['mmconvnextv2.engine'])
+OPTIM_WRAPPERS = _scope_registry('OPTIM_WRAPPERS', 'optim_wrapper', ['mmconvnextv2.engine'])
 
 # Kinds we only resolve. mmengine tags what configs inherit as ``mmconvnextv2::`` bases with
 # ``_scope_='mmconvnextv2'`` (optimizers, schedulers, hooks, metrics, ...); without a registry of
 # that scope, mmengine would warn and fall back to its own root, which lacks mmpretrain's classes.
-HOOKS = _scope_registry('HOOKS', 'hook', [])
 OPTIMIZERS = _scope_registry('OPTIMIZERS', 'optimizer', [])
-OPTIM_WRAPPERS = _scope_registry('OPTIM_WRAPPERS', 'optim_wrapper', [])
 PARAM_SCHEDULERS = _scope_registry('PARAM_SCHEDULERS', 'parameter scheduler', [])
 DATA_SAMPLERS = _scope_registry('DATA_SAMPLERS', 'data sampler', [])
 METRICS = _scope_registry('METRICS', 'metric', [])

@@ -30,6 +30,10 @@ train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 
-custom_hooks = [dict(type='mmpretrain.EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+custom_hooks = [
+    dict(type='mmpretrain.EMAHook', momentum=1e-4, priority='ABOVE_NORMAL'),
+    dict(type='mmconvnextv2.RandomStateHook'),
+]
+default_hooks = dict(
+    checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=1, max_keep_ckpts=3))
 auto_scale_lr = dict(base_batch_size=4096)

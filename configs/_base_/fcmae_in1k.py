@@ -4,7 +4,8 @@
 # 40 warm-up epochs then cosine. Per-size configs set the arch, the decoder input width and epochs.
 _base_ = 'mmpretrain::_base_/default_runtime.py'
 
-custom_imports = dict(imports=['mmconvnextv2.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmconvnextv2.models', 'mmconvnextv2.engine'],
+                      allow_failed_imports=False)
 
 model = dict(
     type='mmconvnextv2.FCMAE',
@@ -23,7 +24,7 @@ data_preprocessor = dict(
 
 # The paper's augmentation, and nothing else.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmconvnextv2.LoadImageFromFileChecked'),
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0), backend='pillow',
          interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),
@@ -67,9 +68,11 @@ test_cfg = None
 test_dataloader = None
 test_evaluator = None
 
+# The generators' states go into each checkpoint, so a resumed run draws the same masks.
+custom_hooks = [dict(type='mmconvnextv2.RandomStateHook')]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+    checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=1, max_keep_ckpts=3))
 # The lr above is for 32 GPUs x 128 images; other totals rescale it with --auto-scale-lr.
 auto_scale_lr = dict(base_batch_size=4096)
 randomness = dict(seed=0, diff_rank_seed=True)

@@ -24,6 +24,8 @@ train_pipeline = [
     dict(step, scale=img_size, crop_ratio_range=(0.5, 1.0))
     if step.type == 'RandomResizedCrop' else step for step in _base_.train_pipeline
 ]
+# mmpretrain's inferencer drops a test pipeline's LoadImageFromFile (by name) to feed arrays;
+# unreadable test images still stop the run, with mmcv's message.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(img_size, img_size), backend='pillow', interpolation='bicubic'),
@@ -53,9 +55,13 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=30, val_interval=10)
 
-custom_hooks = [dict(type='mmpretrain.EMAHook', momentum=0.01, priority='ABOVE_NORMAL')]
+custom_hooks = [
+    dict(type='mmpretrain.EMAHook', momentum=0.01, priority='ABOVE_NORMAL'),
+    dict(type='mmconvnextv2.RandomStateHook'),
+]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=1, save_last=True))
+    checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=10, max_keep_ckpts=1,
+                    save_last=True))
 auto_scale_lr = dict(base_batch_size=32)
 randomness = dict(seed=0)

@@ -22,11 +22,13 @@ data_preprocessor = dict(
     to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmconvnextv2.LoadImageFromFileChecked'),
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
+# mmpretrain's inferencer drops a test pipeline's LoadImageFromFile (by name) to feed arrays;
+# unreadable test images still stop the run, with mmcv's message.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(img_size, img_size)),
@@ -69,5 +71,6 @@ test_cfg = dict()
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=1, save_last=True))
+    checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=10, max_keep_ckpts=1,
+                    save_last=True))
 randomness = dict(seed=0)

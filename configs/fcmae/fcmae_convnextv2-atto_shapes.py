@@ -7,7 +7,7 @@ data_root = 'data/shapes/cls'
 model = dict(backbone=dict(arch='atto'), neck=dict(in_channels=320))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmconvnextv2.LoadImageFromFileChecked'),
     dict(type='RandomResizedCrop', scale=128, crop_ratio_range=(0.2, 1.0), backend='pillow',
          interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),

@@ -8,12 +8,16 @@ from .features import (CONVNEXT_MLP_HOOK_PATTERN, DEFAULT_HOOK_PATTERN, backbone
                        record_outputs)
 from .images import (ImageSource, dataset_labels, fixed_size_pipeline, load_image, load_images,
                      round_robin_indices)
+from .reconstructions import PANELS, reconstruction_panels, save_reconstruction_grid
 from .report import LayerDistance, plot_distances, write_csv, write_json
+from .training_curves import LossCurve, find_loss_curve, plot_loss_curves, read_loss_curve
 
-__all__ = ['CONVNEXT_MLP_HOOK_PATTERN', 'DEAD_EPS', 'DEAD_TOL', 'DEFAULT_HOOK_PATTERN',
-           'SATURATED_TOL', 'ChannelStatistics', 'ImageSource', 'LayerDistance',
-           'backbone_forward', 'build_model', 'channel_matrix', 'channel_statistics',
-           'cosine_table', 'dataset_labels', 'find_hook_points', 'fixed_size_pipeline',
-           'load_image', 'load_images', 'mean_cosine_distance', 'num_extra_tokens',
-           'plot_channel_grid', 'plot_distances', 'preprocess', 'read_config', 'record_outputs',
-           'round_robin_indices', 'unit_channels', 'write_csv', 'write_json']
+__all__ = ['CONVNEXT_MLP_HOOK_PATTERN', 'ChannelStatistics', 'DEAD_EPS', 'DEAD_TOL',
+           'DEFAULT_HOOK_PATTERN', 'ImageSource', 'LayerDistance', 'LossCurve', 'PANELS',
+           'SATURATED_TOL', 'backbone_forward', 'build_model', 'channel_matrix',
+           'channel_statistics', 'cosine_table', 'dataset_labels', 'find_hook_points',
+           'find_loss_curve', 'fixed_size_pipeline', 'load_image', 'load_images',
+           'mean_cosine_distance', 'num_extra_tokens', 'plot_channel_grid', 'plot_distances',
+           'plot_loss_curves', 'preprocess', 'read_config', 'read_loss_curve',
+           'reconstruction_panels', 'record_outputs', 'round_robin_indices',
+           'save_reconstruction_grid', 'unit_channels', 'write_csv', 'write_json']

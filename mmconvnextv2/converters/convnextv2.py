@@ -137,6 +137,10 @@ _BLOCK_PARAMS = ('dwconv.weight', 'dwconv.bias', 'norm.weight', 'norm.bias', 'pw
                  'pwconv1.bias', 'grn.gamma', 'grn.beta', 'pwconv2.weight', 'pwconv2.bias')
 _BLOCK_KEY = re.compile(r'backbone\.stages\.(\d+)\.(\d+)\.')
 _MAX_LISTED = 8
+# How files written by torch.save begin: a zip archive (torch >= 1.6) or, in the legacy format, the
+# pickled magic number. Any other file is no checkpoint, whatever the unpickler makes of it.
+_TORCH_ZIP_HEADER = b'PK\x03\x04'
+_TORCH_LEGACY_HEADER = pickle.dumps(torch.serialization.MAGIC_NUMBER, protocol=2)[:-1]
 
 
 @dataclass
@@ -187,8 +191,10 @@ def load_source(path: Union[str, Path]) -> StateDict:
         The flat mapping of names to tensors.
 
     Raises:
-        ValueError: For an unsupported suffix, a file that needs more than weights-only loading,
-            or content that is not a state dict.
+        FileNotFoundError: If the file does not exist.
+        ValueError: For an unsupported suffix; a file that is empty, not written by torch.save,
+            truncated or corrupt; one that needs more than weights-only loading; or content that
+            is not a state dict.
     """
     path = Path(path)
     if path.suffix == SAFETENSORS_SUFFIX:
@@ -196,6 +202,7 @@ def load_source(path: Union[str, Path]) -> StateDict:
     if path.suffix not in TORCH_SUFFIXES:
         raise ValueError(f'Unsupported checkpoint file {str(path)!r}: expected one of '
                          f'{TORCH_SUFFIXES + (SAFETENSORS_SUFFIX,)}.')
+    _check_torch_header(path)
     try:
         # The official training scripts store their argparse.Namespace under 'args'; it is a plain
         # attribute container, so allowing it keeps the load weights-only.
@@ -206,16 +213,39 @@ def load_source(path: Union[str, Path]) -> StateDict:
             f'{str(path)!r} holds objects that weights-only loading refuses ({err}). Re-save its '
             'state dict alone, in an environment you trust: '
             "torch.save(torch.load(src, weights_only=False)['model'], dst).") from err
+    # torch reports a cut-off zip archive as a RuntimeError, a cut-off legacy file as EOFError.
+    except (RuntimeError, EOFError) as err:
+        raise ValueError(f'{str(path)!r} is truncated or corrupt: torch cannot read it ({err}). '
+                         'Copy or download it again.') from err
     return _unwrap(checkpoint, path)
+
+
+def _check_torch_header(path: Path) -> None:
+    """Refuses a file that torch.save did not write (empty, text, a plain pickle, ...)."""
+    with open(path, 'rb') as file:
+        header = file.read(len(_TORCH_LEGACY_HEADER))
+    if not header:
+        raise ValueError(f'{str(path)!r} is empty: expected a checkpoint written by torch.save.')
+    if not (header.startswith(_TORCH_ZIP_HEADER) or header == _TORCH_LEGACY_HEADER):
+        raise ValueError(
+            f'{str(path)!r} is not a checkpoint written by torch.save: it begins with '
+            f'{header[:8]!r}, where a torch.save file begins with a zip header or the legacy '
+            f'magic number. Expected a {"/".join(TORCH_SUFFIXES)} file of torch.save or a '
+            f'{SAFETENSORS_SUFFIX} file.')
 
 
 def _load_safetensors(path: Path) -> StateDict:
     try:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
     except ImportError as err:
         raise ValueError(f'Reading {str(path)!r} needs the safetensors package: '
                          'pip install safetensors') from err
-    return load_file(str(path), device='cpu')
+    try:
+        return load_file(str(path), device='cpu')
+    except SafetensorError as err:
+        raise ValueError(f'{str(path)!r} is not a readable safetensors file ({err}); it may be '
+                         'truncated: copy or download it again.') from err
 
 
 def _unwrap(checkpoint: object, path: Path) -> StateDict:
@@ -226,7 +256,8 @@ def _unwrap(checkpoint: object, path: Path) -> StateDict:
                 checkpoint = checkpoint[entry]
                 break
     if not isinstance(checkpoint, dict):
-        raise ValueError(f'{str(path)!r} holds no state dict (got {type(checkpoint).__name__}).')
+        raise ValueError(f'{str(path)!r} holds no state dict (got {type(checkpoint).__name__}): '
+                         "expected a dict of tensors, alone or under 'state_dict' or 'model'.")
     if not checkpoint:
         raise ValueError(f'{str(path)!r} holds an empty state dict.')
     not_tensors = [k for k, v in checkpoint.items() if not isinstance(v, torch.Tensor)]

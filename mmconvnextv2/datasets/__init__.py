@@ -1,11 +1,16 @@
-"""Data sets of mmconvnextv2: the bundled synthetic shapes and their mmseg data set class."""
+"""Data sets of mmconvnextv2: the bundled synthetic shapes, their mmseg data set class, a COCO data
+set that checks its annotation file, and an image loader that names unreadable files."""
+from .coco import COCO_SECTIONS, CocoDataset, check_coco_annotations
 from .shapes import (DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, GENERATOR_VERSION, MANIFEST_NAME,
                      SHAPE_CLASSES, SPLITS, Scene, ShapeInstance, draw_dataset_scene, draw_scene,
                      ensure_shapes_dataset, layout_paths, scene_rng, shapes_dataset_is_complete,
                      write_shapes_dataset)
 from .shapes_seg_dataset import ShapesSegDataset
+from .transforms import ON_ERROR_CHOICES, LoadImageFromFileChecked, UnreadableImageError
 
-__all__ = ['DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'GENERATOR_VERSION', 'MANIFEST_NAME',
-           'SHAPE_CLASSES', 'SPLITS', 'Scene', 'ShapeInstance', 'ShapesSegDataset',
-           'draw_dataset_scene', 'draw_scene', 'ensure_shapes_dataset', 'layout_paths',
-           'scene_rng', 'shapes_dataset_is_complete', 'write_shapes_dataset']
+__all__ = ['COCO_SECTIONS', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'GENERATOR_VERSION',
+           'MANIFEST_NAME', 'ON_ERROR_CHOICES', 'SHAPE_CLASSES', 'SPLITS', 'CocoDataset',
+           'LoadImageFromFileChecked', 'Scene', 'ShapeInstance', 'ShapesSegDataset',
+           'UnreadableImageError', 'check_coco_annotations', 'draw_dataset_scene', 'draw_scene',
+           'ensure_shapes_dataset', 'layout_paths', 'scene_rng', 'shapes_dataset_is_complete',
+           'write_shapes_dataset']

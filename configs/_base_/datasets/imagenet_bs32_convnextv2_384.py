@@ -7,6 +7,8 @@ train_pipeline = [
     dict(step, scale=img_size) if step.type == 'RandomResizedCrop' else step
     for step in _base_.train_pipeline
 ]
+# mmpretrain's inferencer drops a test pipeline's LoadImageFromFile (by name) to feed arrays;
+# unreadable test images still stop the run, with mmcv's message.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(img_size, img_size), backend='pillow', interpolation='bicubic'),

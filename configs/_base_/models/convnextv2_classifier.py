@@ -1,6 +1,7 @@
 # ConvNeXt V2 classifier: backbone -> GAP -> LayerNorm (backbone's `norm`) -> Linear head.
 # Per-size configs set `arch`, `drop_path_rate` and the head's `in_channels`.
-custom_imports = dict(imports=['mmconvnextv2.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmconvnextv2.models', 'mmconvnextv2.engine'],
+                      allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',

@@ -35,7 +35,10 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# mmdet's CocoDataset that first checks the annotation file and names what is wrong with it.
+train_dataloader = dict(dataset=dict(type='mmconvnextv2.CocoDataset', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type='mmconvnextv2.CocoDataset'))
+test_dataloader = val_dataloader
 
 # Layer-wise lr decay: 'single' gives each block its own id (scale 0.9 ** (L - id - 1)); the
 # necks and heads learn at the full rate. No weight decay on GRN, norms and biases.
@@ -43,3 +46,8 @@ optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='mmconvnextv2.LayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.9, layer_decay_mode='single'))
+
+# Checkpoints are written whole or not at all, with the random generators' states, so a killed
+# run resumes (--resume) where it stopped.
+default_hooks = dict(checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook'))
+custom_hooks = [dict(type='mmconvnextv2.RandomStateHook')]

@@ -74,3 +74,8 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
     dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500, end=160000),
 ]
+
+# Checkpoints are written whole or not at all, with the random generators' states, so a killed
+# run resumes (--resume) where it stopped.
+default_hooks = dict(checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook'))
+custom_hooks = [dict(type='mmconvnextv2.RandomStateHook')]

@@ -1,12 +1,12 @@
 """FCMAE: fully convolutional masked autoencoder pre-training (ConvNeXt V2, Sec. 3.1)."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmconvnextv2.registry import MODELS
-from ..utils import random_patch_mask
+from ..utils import random_patch_mask, seeded_patch_mask
 
 
 @MODELS.register_module()
@@ -20,11 +20,15 @@ class FCMAE(BaseSelfSupervisor):
         mask_ratio: Fraction of patches removed per image, in (0, 1).
         patch_size: Must equal the encoder's total stride (32): the mask lives on its output grid
             (official issue #30).
+        mask_seed: None draws masks from the global torch generator, which differs per process.
+            An integer makes each training mask a function of (mask_seed, training step, the
+            sample's dataset index), so a run gives the same masks on any number of processes
+            and after a resume; the step count is kept in the state dict (``mask_step``).
         **kwargs: ``data_preprocessor``, ``init_cfg``, ``pretrained``.
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict, mask_ratio: float = 0.6,
-                 patch_size: int = 32, **kwargs) -> None:
+                 patch_size: int = 32, mask_seed: Optional[int] = None, **kwargs) -> None:
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f'mask_ratio must be in (0, 1), got {mask_ratio}')
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
@@ -32,19 +36,41 @@ class FCMAE(BaseSelfSupervisor):
             raise ValueError(f'patch_size ({patch_size}) must equal the encoder\'s total stride '
                              f'({self.backbone.total_stride}): the mask is drawn on its output '
                              'grid.')
+        if mask_seed is not None and mask_seed < 0:
+            raise ValueError(f'mask_seed must be None or a non-negative integer, got {mask_seed}')
         self.mask_ratio = mask_ratio
         self.patch_size = patch_size
+        self.mask_seed = mask_seed
+        if mask_seed is not None:
+            self.register_buffer('mask_step', torch.zeros((), dtype=torch.long))
 
-    def draw_mask(self, images: torch.Tensor,
-                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """A fresh random mask for a batch of images, (N, H/32, W/32)."""
-        n, _, h, w = images.shape
+    def _grid_size(self, images: torch.Tensor) -> Tuple[int, int]:
+        """The patch grid of a batch of images; refuses sizes that are not whole patches."""
+        h, w = images.shape[-2:]
         if h % self.patch_size or w % self.patch_size:
             raise ValueError(f'FCMAE needs image height and width divisible by the patch size '
                              f'{self.patch_size}, got {h}x{w}; crop or resize the images '
                              '(e.g. RandomResizedCrop(224)).')
-        return random_patch_mask(n, (h // self.patch_size, w // self.patch_size),
-                                 self.mask_ratio, generator=generator, device=images.device)
+        return h // self.patch_size, w // self.patch_size
+
+    def draw_mask(self, images: torch.Tensor,
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """A fresh random mask for a batch of images, (N, H/32, W/32)."""
+        return random_patch_mask(images.shape[0], self._grid_size(images), self.mask_ratio,
+                                 generator=generator, device=images.device)
+
+    def draw_seeded_mask(self, images: torch.Tensor,
+                         data_samples: List[DataSample]) -> torch.Tensor:
+        """The training masks of ``mask_seed``: one per (step, dataset index); counts the step."""
+        indices = [sample.get('sample_idx') for sample in data_samples]
+        if None in indices:
+            raise ValueError('FCMAE(mask_seed=...) seeds each mask with its sample\'s dataset '
+                             'index, but a data sample has no `sample_idx`; keep it in the '
+                             'meta_keys of PackInputs (mmpretrain packs it by default).')
+        step = int(self.mask_step)
+        self.mask_step += 1
+        return seeded_patch_mask([(self.mask_seed, step, int(index)) for index in indices],
+                                 self._grid_size(images), self.mask_ratio, device=images.device)
 
     def reconstruct(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The decoder's per-patch prediction for ``images`` under ``mask``."""
@@ -58,5 +84,8 @@ class FCMAE(BaseSelfSupervisor):
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        mask = self.draw_mask(inputs)
+        if self.mask_seed is None:
+            mask = self.draw_mask(inputs)
+        else:
+            mask = self.draw_seeded_mask(inputs, data_samples)
         return dict(loss=self.head.loss(self.reconstruct(inputs, mask), inputs, mask))

@@ -47,8 +47,9 @@ class ConvNeXtV2PretrainedInit:
         """Loads the checkpoint's backbone tensors into ``module``.
 
         Raises:
-            ValueError: No checkpoint given; the checkpoint is of another size than the model
-                (the message names both); or it lacks backbone tensors.
+            ValueError: No checkpoint given; a file that is not a readable ConvNeXt V2
+                checkpoint (the message names it); a checkpoint of another size than the model
+                (the message names both); or one that lacks backbone tensors.
             TypeError: ``module`` is not a ConvNeXt V2 backbone.
         """
         # The converters import the backbone module; importing them at module level would be
@@ -65,7 +66,12 @@ class ConvNeXtV2PretrainedInit:
                 raise TypeError(f'ConvNeXtV2Pretrained initialises ConvNeXt V2 backbones; '
                                 f'{type(module).__name__} is not one. Put the init_cfg on the '
                                 'backbone (model.backbone.init_cfg).')
-        result = convert_state_dict(load_source(self.checkpoint), self.fmt)
+        state_dict = load_source(self.checkpoint)
+        try:
+            result = convert_state_dict(state_dict, self.fmt)
+        # The converter sees keys only; a config user needs to know which file they came from.
+        except ValueError as err:
+            raise ValueError(f'Cannot initialise from {self.checkpoint}: {err}') from err
         if (result.depths, result.channels) != (list(module.depths), list(module.channels)):
             raise ValueError(
                 f'{self.checkpoint} holds ConvNeXt V2-'

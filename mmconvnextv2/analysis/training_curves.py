@@ -1,0 +1,69 @@
+"""Training-loss curves from mmengine's ``vis_data/scalars.json`` logs."""
+import glob
+import json
+import os
+import os.path as osp
+from typing import List, Mapping, NamedTuple
+
+
+class LossCurve(NamedTuple):
+    """The logged training loss of one run: iteration numbers and values."""
+
+    iters: List[int]
+    losses: List[float]
+
+
+def read_loss_curve(scalars_json: str, key: str = 'loss') -> LossCurve:
+    """The training records of an mmengine ``scalars.json`` (one JSON object per line).
+
+    Validation records carry no ``key`` and are skipped.
+    """
+    curve = LossCurve([], [])
+    with open(scalars_json) as f:
+        for line in f:
+            record = json.loads(line)
+            if key in record:
+                curve.iters.append(int(record.get('iter', record['step'])))
+                curve.losses.append(float(record[key]))
+    return curve
+
+
+def find_loss_curve(work_dir: str, key: str = 'loss') -> LossCurve:
+    """The loss curve of the newest run in ``work_dir`` that logged training.
+
+    A work dir holds one ``<timestamp>/vis_data/scalars.json`` per run; a test run after training
+    logs no loss and is passed over.
+
+    Raises:
+        FileNotFoundError: If no run in ``work_dir`` logged ``key``.
+    """
+    for scalars in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')),
+                          reverse=True):
+        curve = read_loss_curve(scalars, key)
+        if curve.iters:
+            return curve
+    raise FileNotFoundError(f'No training run in {work_dir!r} logged {key!r} to '
+                            "vis_data/scalars.json (is LocalVisBackend among the vis_backends?).")
+
+
+def plot_loss_curves(curves: Mapping[str, LossCurve], path: str, title: str = '') -> str:
+    """One panel per run, loss against iteration, side by side; writes a PNG and returns it.
+
+    Uses matplotlib's object API (no pyplot), so no display or global backend is involved.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.2 * len(curves), 2.8))
+    axes = fig.subplots(1, len(curves), squeeze=False)
+    for ax, (label, curve) in zip(axes[0], curves.items()):
+        ax.plot(curve.iters, curve.losses, linewidth=1.2)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel('iteration')
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel('training loss')
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path

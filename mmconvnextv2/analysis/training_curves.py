@@ -56,7 +56,7 @@ def plot_loss_curves(curves: Mapping[str, LossCurve], path: str, title: str = ''
     fig = Figure(figsize=(3.2 * len(curves), 2.8))
     axes = fig.subplots(1, len(curves), squeeze=False)
     for ax, (label, curve) in zip(axes[0], curves.items()):
-        ax.plot(curve.iters, curve.losses, linewidth=1.2)
+        ax.plot(curve.iters, curve.losses, linewidth=1.2, marker='.', markersize=3)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel('iteration')
         ax.grid(alpha=0.3)

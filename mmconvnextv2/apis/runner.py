@@ -40,6 +40,30 @@ def load_config(path: str, work_dir: Optional[str] = None,
     return cfg
 
 
+def set_max_epochs(cfg: Config, epochs: int) -> None:
+    """Trains an epoch-based config for ``epochs``, stretching schedules that ended at its end.
+
+    A scheduler whose ``end`` was the old last epoch ends at the new one (a cosine one recomputes
+    ``T_max`` from ``begin`` and ``end``); validation runs once, at the end.
+
+    Raises:
+        ValueError: If ``epochs`` leaves no epoch after a scheduler's ``begin``.
+    """
+    old = cfg.train_cfg.max_epochs
+    for scheduler in cfg.param_scheduler:
+        if scheduler.get('end') == old and scheduler.get('begin', 0) >= epochs:
+            raise ValueError(f'{epochs} epochs end before the {scheduler.type} of the config '
+                             f'begins (epoch {scheduler.begin}); train at least '
+                             f'{scheduler.begin + 1} epochs.')
+    cfg.train_cfg.max_epochs = epochs
+    for scheduler in cfg.param_scheduler:
+        if scheduler.get('end') == old:
+            scheduler.end = epochs
+            scheduler.pop('T_max', None)
+    if cfg.get('val_cfg') is not None:
+        cfg.train_cfg.val_interval = epochs
+
+
 def _prepare_cpu_distributed(cfg: Config) -> None:
     """Lets ``launcher='pytorch'`` (torchrun) train on CPUs with gloo.
 

@@ -38,8 +38,6 @@ def test_train_then_test_reports_all_twelve_aps(data_dir, tmp_path):
         'test_dataloader.num_workers': 0,
         'test_dataloader.persistent_workers': False,
         'test_dataloader.batch_size': NUM_VAL,
-        # An untrained head keeps 100 boxes per image; their masks would dominate the test time.
-        'model.test_cfg.rcnn.max_per_img': 20,
         'default_hooks.logger.interval': 1,
     }
     # A backbone checkpoint (as the demo passes the FCMAE encoder) with a recognisable GRN gamma.

@@ -58,3 +58,10 @@ def test_table_reports_mean_and_sample_std(study):
     assert '| FCMAE | 8 + 30 | 2 | 60.0 / 70.0 / 70.0 | 66.7 ± 5.8 |' in text
     assert '| scratch | 0 + 64 | 1 | 50.0 / 50.0 / 56.0 | 52.0 ± 3.5 |' in text
     assert 'FCMAE minus scratch: +14.7 points' in text
+
+
+def test_too_few_epochs_for_the_schedule_are_refused(study, tmp_path):
+    args = argparse.Namespace(smoke=False, pretrain_epochs=1, finetune_epochs=None)
+    # The cosine part begins after the first (warm-up) epoch.
+    with pytest.raises(ValueError, match='at least 2'):
+        study.pretrain_config(args, str(tmp_path), seed=1, work_dir=str(tmp_path))

@@ -32,7 +32,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmconvnextv2.apis import build_runner, load_config
+from mmconvnextv2.apis import build_runner, load_config, set_max_epochs
 from mmconvnextv2.datasets import DEFAULT_NUM_TRAIN, SHAPE_CLASSES, ensure_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -78,18 +78,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def set_epochs(cfg: Config, epochs: int) -> None:
-    """Trains for ``epochs``, stretching schedulers that ended at the old last epoch."""
-    old = cfg.train_cfg.max_epochs
-    cfg.train_cfg.max_epochs = epochs
-    for scheduler in cfg.param_scheduler:
-        if scheduler.get('end') == old:
-            scheduler.end = epochs
-            scheduler.pop('T_max', None)  # derived from begin and end again
-    if cfg.get('val_cfg') is not None:
-        cfg.train_cfg.val_interval = epochs  # validate once, at the end
-
-
 def use_data(cfg: Config, smoke: bool, data_root: str) -> None:
     """Points the data loaders at ``data_root``; ``smoke`` loads small batches in-process."""
     for split in ('train', 'val', 'test'):
@@ -116,7 +104,7 @@ def pretrain_config(args: argparse.Namespace, data_root: str, seed: int, work_di
         crop_step(cfg).scale = SMOKE['fcmae_size']
     epochs = args.pretrain_epochs or (SMOKE['pretrain_epochs'] if args.smoke else None)
     if epochs:
-        set_epochs(cfg, epochs)
+        set_max_epochs(cfg, epochs)
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
     return cfg
 
@@ -126,7 +114,7 @@ def finetune_config(args: argparse.Namespace, data_root: str, seed: int, work_di
     """The fine-tuning of one seed, from ``checkpoint`` or (None) from scratch."""
     cfg = load_config(FINETUNE_CONFIG, work_dir)
     use_data(cfg, args.smoke, data_root)
-    set_epochs(cfg, epochs)
+    set_max_epochs(cfg, epochs)
     # From scratch: the backbone's own initialisation (truncated normal), not a checkpoint.
     cfg.model.backbone.init_cfg = (None if checkpoint is None else
                                    dict(type='mmconvnextv2.ConvNeXtV2Pretrained',

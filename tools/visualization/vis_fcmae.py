@@ -11,12 +11,11 @@ from typing import List
 
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose
 from mmengine.runner import load_checkpoint
-from mmpretrain.registry import MODELS, TRANSFORMS
+from mmpretrain.registry import MODELS
 
 import mmconvnextv2.models  # noqa: F401
-from mmconvnextv2.analysis import save_reconstruction_grid
+from mmconvnextv2.analysis import load_image, save_reconstruction_grid
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,15 +41,6 @@ def default_images(cfg: Config, count: int) -> List[str]:
     return files[:count]
 
 
-def load_batch(cfg: Config, paths: List[str], size: int) -> torch.Tensor:
-    """Images resized to ``size`` (divisible by 32) as an (N, 3, size, size) uint8-range batch."""
-    pipeline = Compose([TRANSFORMS.build(t) for t in (
-        dict(type='mmconvnextv2.LoadImageFromFileChecked'),
-        dict(type='Resize', scale=(size, size), backend='pillow', interpolation='bicubic'),
-        dict(type='PackInputs'))])
-    return torch.stack([pipeline(dict(img_path=path))['inputs'] for path in paths]).float()
-
-
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -61,7 +51,8 @@ def main() -> None:
     paths = args.images or default_images(cfg, args.num_images)
     crop = cfg.train_pipeline[1].get('scale', 224)
     size = crop if isinstance(crop, int) else crop[0]
-    out = save_reconstruction_grid(model, load_batch(cfg, paths, size),
+    raw = torch.stack([load_image(path, size) for path in paths])
+    out = save_reconstruction_grid(model, raw,
                                    osp.join(args.out, 'fcmae_reconstructions.png'), args.seed)
     print(f'{len(paths)} images (original | masked | reconstruction | visible pasted) -> {out}')
 

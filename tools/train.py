@@ -4,11 +4,17 @@ Examples:
     python tools/train.py configs/convnextv2/convnextv2-atto_shapes.py
     python tools/train.py CONFIG --resume            # resume from the latest checkpoint
     python tools/train.py CONFIG --amp --cfg-options train_dataloader.batch_size=64
+    # bf16 with mmdet detectors on the CPU: mmcv's NMS and RoIAlign have no bf16 kernels, so
+    # autocast named submodules only (see mmconvnextv2.AutocastOptimWrapper)
+    python tools/train.py MASK_RCNN_CONFIG --amp --cfg-options \
+        optim_wrapper.autocast_modules="[backbone,neck]"
 """
 import argparse
 import os
+from typing import Optional
 
-from mmengine.config import DictAction
+import torch
+from mmengine.config import Config, DictAction
 
 from mmconvnextv2.apis import build_runner, load_config
 
@@ -21,7 +27,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', const='auto',
                         help='resume from this checkpoint, or without a value from the latest '
                              'checkpoint in the work directory')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision: float16 with dynamic loss scaling on '
+                             'CUDA, bfloat16 autocast otherwise (see --amp-dtype)')
+    parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'],
+                        help='precision of --amp (default: float16 on CUDA, else bfloat16)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual total batch size / auto_scale_lr.base_batch_size')
     parser.add_argument('--no-validate', action='store_true', help='skip validation while training')
@@ -42,8 +52,7 @@ def main() -> None:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        use_amp(cfg, args.amp_dtype)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
             raise ValueError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
@@ -54,6 +63,31 @@ def main() -> None:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     build_runner(cfg).train()
+
+
+def use_amp(cfg: Config, dtype: Optional[str] = None) -> None:
+    """Switches ``cfg.optim_wrapper`` to mixed precision.
+
+    float16 goes through mmengine's ``AmpOptimWrapper`` (dynamic loss scaling, CUDA only),
+    bfloat16 through ``mmconvnextv2.AutocastOptimWrapper`` (no loss scaling, CPU or CUDA).
+
+    Args:
+        cfg: The config, changed in place.
+        dtype: ``'float16'`` or ``'bfloat16'``; float16 when CUDA is available, else bfloat16.
+    """
+    if dtype is None:
+        dtype = 'float16' if torch.cuda.is_available() else 'bfloat16'
+    if dtype == 'float16':
+        if not torch.cuda.is_available():
+            raise ValueError('--amp-dtype float16 needs CUDA (mmengine\'s AmpOptimWrapper); '
+                             'use --amp-dtype bfloat16 on the CPU.')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        cfg.optim_wrapper.type = 'mmconvnextv2.AutocastOptimWrapper'
+        # bf16 needs no loss scale; configs written for AmpOptimWrapper carry one.
+        cfg.optim_wrapper.pop('loss_scale', None)
+    cfg.optim_wrapper.dtype = dtype
 
 
 if __name__ == '__main__':

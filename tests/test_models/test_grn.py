@@ -84,3 +84,24 @@ def test_large_activations_stay_finite_under_autocast(dtype):
     assert torch.isfinite(out).all()
     expected = reference_grn(x.float(), grn.gamma.detach().double(), grn.beta.detach().double())
     torch.testing.assert_close(out.double(), expected, rtol=1e-2, atol=0)
+
+
+@pytest.mark.parametrize('dtype, autocast', [(torch.float16, False), (torch.bfloat16, True)])
+def test_fp16_range_map_matches_float32(dtype, autocast):
+    """Activations of 1000-2000 on a 64x64 map: each fits fp16, but a channel's L2 norm (~1e5) is
+    beyond fp16's 65504, so a norm computed in fp16 is inf and Nx NaN (official issue #66)."""
+    torch.manual_seed(4)
+    grn = randomised_grn(8, 'channels_last')
+    x = (torch.rand(2, 64, 64, 8) * 1000 + 1000) * torch.randn(2, 64, 64, 8).sign()
+    x[..., 0] /= 4  # uneven channel norms, so that Nx is not all ones
+    low = x.to(dtype)
+    assert torch.isinf(torch.linalg.vector_norm(low.half(), dim=(1, 2))[:, 1:]).all()
+    expected = grn(low.float())
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+        out = grn(low)
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    # The factor and the product are each rounded to dtype: up to two units of its 8 (bf16) or 11
+    # (fp16) significant bits. No output is near zero, so the tolerance is relative.
+    assert expected.abs().min() > 100
+    rtol = 2**-6 if dtype == torch.bfloat16 else 2**-9
+    torch.testing.assert_close(out.float(), expected, rtol=rtol, atol=0)

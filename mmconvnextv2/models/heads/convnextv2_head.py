@@ -1,8 +1,9 @@
 """Classification head of ConvNeXt V2: a linear layer whose initial weights are scaled down."""
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 import torch
 from mmpretrain.models.heads import LinearClsHead
+from mmpretrain.structures import DataSample
 
 from mmconvnextv2.registry import MODELS
 
@@ -13,7 +14,8 @@ class ConvNeXtV2ClsHead(LinearClsHead):
 
     The backbone (``gap_before_final_norm=True``) already pools and normalises, so this is the
     ``Linear`` of the paper's GAP -> LayerNorm -> Linear head. Fine-tuning re-initialises it with std
-    2e-5 and scale 0.001 (official recipe).
+    2e-5 and scale 0.001 (official recipe). The loss is computed in float32 also under bf16
+    autocast, whose CPU policy would leave ``log_softmax`` in bf16.
 
     Args:
         num_classes: Number of classes.
@@ -40,3 +42,7 @@ class ConvNeXtV2ClsHead(LinearClsHead):
             with torch.no_grad():
                 self.fc.weight.mul_(self.head_init_scale)
                 self.fc.bias.mul_(self.head_init_scale)
+
+    def _get_loss(self, cls_score: torch.Tensor, data_samples: List[DataSample],
+                  **kwargs) -> dict:
+        return super()._get_loss(cls_score.float(), data_samples, **kwargs)

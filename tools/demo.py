@@ -43,14 +43,14 @@ def parse_args() -> argparse.Namespace:
                         help='where the bundled shapes data is (generated if missing)')
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs/demo'),
                         help='where logs, checkpoints and results go')
-    parser.add_argument('--fcmae-epochs', type=int, default=6,
+    parser.add_argument('--fcmae-epochs', type=int, default=5,
                         help='FCMAE epochs of each encoder, V2 and V1-style (the config: 8)')
-    parser.add_argument('--cls-epochs', type=int, default=15,
+    parser.add_argument('--cls-epochs', type=int, default=10,
                         help='fine-tuning epochs of the classifier (the config: 30)')
-    parser.add_argument('--det-epochs', type=int, default=3,
+    parser.add_argument('--det-epochs', type=int, default=2,
                         help='Mask R-CNN training epochs over 240 scenes '
                              '(tools/analysis/train_mask_rcnn_shapes.py trains 12 over 1200)')
-    parser.add_argument('--seg-iters', type=int, default=500,
+    parser.add_argument('--seg-iters', type=int, default=400,
                         help='UperNet training iterations (the shapes config trains 4000)')
     parser.add_argument('--analysis-images', type=int, default=200,
                         help='images for the cosine-distance analysis')

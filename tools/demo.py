@@ -6,13 +6,17 @@ reconstructions -> export the encoder -> fine-tune a classifier from it with the
 run and the feature cosine-distance plot of both encoders -> the loss curves and one results
 table. Run with ``make demo`` (which sets up .venv first) or ``.venv/bin/python tools/demo.py``;
 ``--fcmae-epochs``, ``--cls-epochs``, ``--det-epochs`` and ``--seg-iters`` trade time for accuracy
-(the defaults fit 25 minutes on 2 CPU cores).
+(the defaults fit 25 minutes on 2 CPU cores). Stages that do not depend on each other run side
+by side in ``--processes`` processes (fine-tuning with the V1-style FCMAE, Mask R-CNN with
+UperNet), which share the CPU's threads between them.
 """
 import argparse
+import multiprocessing
 import os
 import os.path as osp
 import time
-from typing import Dict, List
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 
@@ -43,24 +47,27 @@ def parse_args() -> argparse.Namespace:
                         help='where the bundled shapes data is (generated if missing)')
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs/demo'),
                         help='where logs, checkpoints and results go')
-    parser.add_argument('--fcmae-epochs', type=int, default=5,
+    parser.add_argument('--fcmae-epochs', type=int, default=6,
                         help='FCMAE epochs of each encoder, V2 and V1-style (the config: 8)')
-    parser.add_argument('--cls-epochs', type=int, default=10,
+    parser.add_argument('--cls-epochs', type=int, default=12,
                         help='fine-tuning epochs of the classifier (the config: 30)')
     parser.add_argument('--det-epochs', type=int, default=2,
                         help='Mask R-CNN training epochs over 240 scenes '
                              '(tools/analysis/train_mask_rcnn_shapes.py trains 12 over 1200)')
-    parser.add_argument('--seg-iters', type=int, default=400,
+    parser.add_argument('--seg-iters', type=int, default=500,
                         help='UperNet training iterations (the shapes config trains 4000)')
     parser.add_argument('--analysis-images', type=int, default=200,
                         help='images for the cosine-distance analysis')
+    parser.add_argument('--processes', type=int, default=2,
+                        help='independent stages run side by side in this many processes '
+                             '(1: one after the other)')
     parser.add_argument('--num-train', type=int, default=DEFAULT_NUM_TRAIN,
                         help='training scenes (Mask R-CNN takes at most 240 of them)')
     parser.add_argument('--num-val', type=int, default=DEFAULT_NUM_VAL,
                         help='validation scenes (Mask R-CNN takes at most 50 of them)')
     args = parser.parse_args()
     for name in ('fcmae_epochs', 'cls_epochs', 'det_epochs', 'seg_iters', 'analysis_images',
-                 'num_train', 'num_val'):
+                 'processes', 'num_train', 'num_val'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be at least 1')
     return args
@@ -114,6 +121,32 @@ def finetune(data_root: str, work_dir: str, fcmae_checkpoint: str,
             'checkpoint': osp.join(work_dir, f'epoch_{runner.max_epochs}.pth')}
 
 
+def segment(data_root: str, work_dir: str, max_iters: int, encoder: str) -> Dict[str, float]:
+    """Trains and tests UperNet from the encoder; returns mIoU, mAcc and aAcc."""
+    return train_upernet_shapes(data_root, work_dir, max_iters=max_iters,
+                                init_checkpoint=encoder).metrics
+
+
+def _limit_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+Job = Tuple[Callable[..., Dict], tuple]
+
+
+def side_by_side(jobs: Sequence[Job], processes: int) -> List[Dict]:
+    """Runs independent stages, each ``(function, args)``, in up to ``processes`` fresh processes
+    that split the CPU's threads; returns their results in order. With 1, runs them here."""
+    if processes == 1:
+        return [function(*args) for function, args in jobs]
+    workers = min(processes, len(jobs))
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
+                             initializer=_limit_threads, initargs=(threads, )) as pool:
+        futures = [pool.submit(function, *args) for function, args in jobs]
+        return [future.result() for future in futures]
+
+
 def results_table(fcmae: Dict[str, object], cls: Dict[str, object], det: Dict[str, float],
                   seg: Dict[str, float], v1style: Dict[str, object]) -> List[tuple]:
     """(task, metric, value, reference) rows of the final table."""
@@ -150,22 +183,23 @@ def main() -> None:
     banner(2, 'FCMAE pre-training of ConvNeXt V2-Atto (sparse encoder, mmpretrain)', start)
     fcmae = pretrain(args.data, osp.join(work, 'fcmae'), args.fcmae_epochs)
 
-    banner(3, 'fine-tuning the classifier from the FCMAE encoder (mmpretrain)', start)
-    cls = finetune(args.data, osp.join(work, 'classification'), fcmae['checkpoint'],
-                   args.cls_epochs)
+    together = ' side by side' if args.processes > 1 else ''
+    banner(3, 'fine-tuning the classifier from the FCMAE encoder (mmpretrain) and 4/7 FCMAE '
+              f'pre-training of the V1-style encoder (no GRN, LayerScale){together}', start)
+    cls, v1style = side_by_side([
+        (finetune, (args.data, osp.join(work, 'classification'), fcmae['checkpoint'],
+                    args.cls_epochs)),
+        (pretrain, (args.data, osp.join(work, 'fcmae_v1style'), args.fcmae_epochs,
+                    FCMAE_V1STYLE_CONFIG))], args.processes)
 
-    banner(4, f'Mask R-CNN from the FCMAE encoder, {args.det_epochs} epochs (mmdet)', start)
-    det = train_test_mask_rcnn_shapes(det_data, osp.join(work, 'mask_rcnn'),
-                                      max_epochs=args.det_epochs,
-                                      init_checkpoint=fcmae['encoder'])
-
-    banner(5, f'UperNet from the FCMAE encoder, {args.seg_iters} iterations (mmseg)', start)
-    seg = train_upernet_shapes(args.data, osp.join(work, 'upernet'), max_iters=args.seg_iters,
-                               init_checkpoint=fcmae['encoder']).metrics
-
-    banner(6, 'FCMAE pre-training of the V1-style encoder (no GRN, LayerScale)', start)
-    v1style = pretrain(args.data, osp.join(work, 'fcmae_v1style'), args.fcmae_epochs,
-                       FCMAE_V1STYLE_CONFIG)
+    banner(5, f'Mask R-CNN from the FCMAE encoder, {args.det_epochs} epochs (mmdet) and 6/7 '
+              f'UperNet from the FCMAE encoder, {args.seg_iters} iterations (mmseg){together}',
+           start)
+    det, seg = side_by_side([
+        (train_test_mask_rcnn_shapes, (det_data, osp.join(work, 'mask_rcnn'), args.det_epochs,
+                                       None, fcmae['encoder'])),
+        (segment, (args.data, osp.join(work, 'upernet'), args.seg_iters, fcmae['encoder']))],
+        args.processes)
 
     banner(7, 'feature cosine distance of the two FCMAE encoders', start)
     plot_prefix = osp.join(work, 'cosine_distance')

@@ -31,6 +31,7 @@ train_cfg = dict(by_epoch=True, max_epochs=90)
 val_cfg = None
 test_cfg = None
 
+custom_hooks = [dict(type='mmconvnextv2.RandomStateHook')]
 default_hooks = dict(
     checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=1, max_keep_ckpts=3))
 auto_scale_lr = dict(base_batch_size=4096)

@@ -3,7 +3,9 @@
 Generates the 320-px shapes scenes if missing, trains
 ``configs/mask_rcnn/mask-rcnn_convnextv2-atto_fpn_shapes.py`` through mmdet's runner (as
 ``tools/train.py`` does), tests the last checkpoint (as ``tools/test.py`` does) and prints the
-twelve COCO numbers (bbox and segm: AP, AP50, AP75, AP_s, AP_m, AP_l) with the wall time.
+twelve COCO numbers (bbox and segm: AP, AP50, AP75, AP_s, AP_m, AP_l) with the wall time, and
+draws four validation scenes with their predictions beside the ground truth
+(``<work-dir>/detections.png``).
 
 Examples:
     OMP_NUM_THREADS=2 .venv/bin/python tools/analysis/train_mask_rcnn_shapes.py
@@ -16,8 +18,13 @@ import os.path as osp
 import time
 from typing import Dict, List, Optional, Sequence
 
+from mmengine.runner import find_latest_checkpoint
+
+from mmconvnextv2.analysis.detections import save_detection_grid
 from mmconvnextv2.apis.detection import (COCO_AP_NAMES, SHAPES_DETECTION_SIZE,
+                                         SHAPES_MASK_RCNN_CONFIG, shapes_data_options,
                                          train_test_mask_rcnn_shapes)
+from mmconvnextv2.apis.runner import load_config
 from mmconvnextv2.datasets import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, ensure_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -60,8 +67,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     metrics = train_test_mask_rcnn_shapes(args.data, args.work_dir, args.epochs, args.batch_size,
                                           args.init_checkpoint)
     wall = time.time() - start
+    cfg = load_config(SHAPES_MASK_RCNN_CONFIG, args.work_dir, shapes_data_options(args.data))
+    picture = save_detection_grid(cfg, find_latest_checkpoint(args.work_dir),
+                                  osp.join(args.work_dir, 'detections.png'))
     print('\n'.join(['', 'COCO AP (%) on the shapes validation scenes:', *ap_table(metrics),
-                     f'wall time {wall:.0f} s (data, training, test)']))
+                     f'wall time {wall:.0f} s (data, training, test)',
+                     f'predictions beside the ground truth: {picture}']))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump({**metrics, 'wall_time_s': wall}, f, indent=2)

@@ -108,6 +108,16 @@ def test_frozen_stages_stay_frozen_after_train():
     assert model.stages[2][0].pwconv1.weight.grad is not None
 
 
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_output_maps_are_contiguous_nchw(channels_last):
+    # The blocks leave channels-last strides; mmcv's CPU RoIAlign reads raw NCHW memory and
+    # returned wrong features for such maps (Mask R-CNN's box head then learned nothing).
+    model = ConvNeXtV2(arch=TINY_ARCH, out_indices=(0, 1, 2, 3), gap_before_final_norm=False,
+                       channels_last=channels_last)
+    for out in model(torch.randn(2, 3, 64, 64)):
+        assert out.is_contiguous(), out.stride()
+
+
 def test_checkpointing_and_channels_last_change_nothing():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 64, 64)

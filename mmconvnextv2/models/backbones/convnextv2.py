@@ -232,12 +232,17 @@ class ConvNeXtV2(BaseBackbone):
         return tuple(outs)
 
     def format_output(self, index: int, x: torch.Tensor) -> torch.Tensor:
-        """Pools (if ``gap_before_final_norm``) and normalises (if ``with_out_norms``) an output."""
+        """Pools (if ``gap_before_final_norm``) and normalises (if ``with_out_norms``) an output.
+
+        Maps are returned contiguous in (N, C, H, W) whatever the memory format inside: the
+        blocks leave channels-last strides, and kernels downstream that read raw NCHW memory
+        (mmcv's CPU RoIAlign in Mask R-CNN) would silently read wrong values from them.
+        """
         if self.gap_before_final_norm:
             x = x.mean(dim=(2, 3), keepdim=True)
         if self.with_out_norms:
             x = getattr(self, self.out_norm_name(index))(x)
-        return x.flatten(1) if self.gap_before_final_norm else x
+        return x.flatten(1) if self.gap_before_final_norm else x.contiguous()
 
     def get_layer_depth(self, param_name: str, prefix: str = '',
                         mode: str = 'single') -> Tuple[int, int]:

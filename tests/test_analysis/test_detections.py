@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from PIL import Image
 from pycocotools import mask as mask_utils
 
@@ -60,10 +61,10 @@ def shapes_detector(tmp_path_factory):
     cfg = load_config(SHAPES_MASK_RCNN_CONFIG, str(root / 'work'), shapes_data_options(data_dir))
     torch.manual_seed(0)
     from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmdet')
     checkpoint = str(root / 'detector.pth')
-    torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, checkpoint)
+    # A module fixture runs outside conftest's per-test scope: leave the process's scope as found.
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, checkpoint)
     return cfg, checkpoint, layout_paths(data_dir)['coco_val_ann']
 
 

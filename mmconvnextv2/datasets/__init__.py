@@ -1,16 +1,18 @@
-"""Data sets of mmconvnextv2: the bundled synthetic shapes, their mmseg data set class, a COCO data
-set that checks its annotation file, and an image loader that names unreadable files."""
+"""Data sets of mmconvnextv2: the bundled synthetic shapes, their on-the-fly classification and
+mmseg data set classes, a COCO data set that checks its annotation file, and an image loader that
+names unreadable files."""
 from .coco import COCO_SECTIONS, CocoDataset, check_coco_annotations
 from .shapes import (DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, GENERATOR_VERSION, MANIFEST_NAME,
-                     SHAPE_CLASSES, SPLITS, Scene, ShapeInstance, draw_dataset_scene, draw_scene,
-                     ensure_shapes_dataset, layout_paths, scene_rng, shapes_dataset_is_complete,
-                     write_shapes_dataset)
+                     SCENE_SPLITS, SHAPE_CLASSES, SPLITS, Scene, ShapeInstance,
+                     draw_dataset_scene, draw_scene, ensure_shapes_dataset, layout_paths,
+                     scene_rng, shapes_dataset_is_complete, write_shapes_dataset)
+from .shapes_cls_dataset import ShapesClsDataset
 from .shapes_seg_dataset import ShapesSegDataset
 from .transforms import ON_ERROR_CHOICES, LoadImageFromFileChecked, UnreadableImageError
 
 __all__ = ['COCO_SECTIONS', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'GENERATOR_VERSION',
-           'MANIFEST_NAME', 'ON_ERROR_CHOICES', 'SHAPE_CLASSES', 'SPLITS', 'CocoDataset',
-           'LoadImageFromFileChecked', 'Scene', 'ShapeInstance', 'ShapesSegDataset',
-           'UnreadableImageError', 'check_coco_annotations', 'draw_dataset_scene', 'draw_scene',
-           'ensure_shapes_dataset', 'layout_paths', 'scene_rng', 'shapes_dataset_is_complete',
-           'write_shapes_dataset']
+           'MANIFEST_NAME', 'ON_ERROR_CHOICES', 'SCENE_SPLITS', 'SHAPE_CLASSES', 'SPLITS',
+           'CocoDataset', 'LoadImageFromFileChecked', 'Scene', 'ShapeInstance',
+           'ShapesClsDataset', 'ShapesSegDataset', 'UnreadableImageError',
+           'check_coco_annotations', 'draw_dataset_scene', 'draw_scene', 'ensure_shapes_dataset',
+           'layout_paths', 'scene_rng', 'shapes_dataset_is_complete', 'write_shapes_dataset']

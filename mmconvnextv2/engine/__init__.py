@@ -1,8 +1,10 @@
 """Training-engine parts of mmconvnextv2; importing this module registers them."""
-from .hooks import AtomicCheckpointHook, RandomStateHook
+from .hooks import AtomicCheckpointHook, OptimStepEMAHook, RandomStateHook
 from .model_wrappers import CPUDistributedDataParallel
 from .optimizers import LayerDecayOptimWrapperConstructor
-from .runner import MultiResolutionTestLoop
+from .runner import MultiResolutionTestLoop, count_accumulation_in_lr_scaling
+from .schedulers import LinearWarmupLR
 
 __all__ = ['AtomicCheckpointHook', 'CPUDistributedDataParallel',
-           'LayerDecayOptimWrapperConstructor', 'MultiResolutionTestLoop', 'RandomStateHook']
+           'LayerDecayOptimWrapperConstructor', 'LinearWarmupLR', 'MultiResolutionTestLoop',
+           'OptimStepEMAHook', 'RandomStateHook', 'count_accumulation_in_lr_scaling']

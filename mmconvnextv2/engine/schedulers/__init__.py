@@ -1,0 +1,3 @@
+from .linear_warmup_lr import LinearWarmupLR
+
+__all__ = ['LinearWarmupLR']

@@ -7,6 +7,7 @@ from mmpretrain.structures import DataSample
 
 from mmconvnextv2.registry import MODELS
 from ..utils import random_patch_mask, seeded_patch_mask
+from .fcmae_init import INIT_MODES, init_decoder_official, init_encoder_official
 
 
 @MODELS.register_module()
@@ -24,13 +25,23 @@ class FCMAE(BaseSelfSupervisor):
             An integer makes each training mask a function of (mask_seed, training step, the
             sample's dataset index), so a run gives the same masks on any number of processes
             and after a resume; the step count is kept in the state dict (``mask_step``).
+        init_mode: ``'default'`` initialises every conv and linear layer with std 0.02;
+            ``'official'`` re-initialises as the official ``models/fcmae.py`` does (most convs
+            and the encoder's MLPs std 1.0), see :mod:`.fcmae_init` and docs/recipes.md.
         **kwargs: ``data_preprocessor``, ``init_cfg``, ``pretrained``.
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict, mask_ratio: float = 0.6,
-                 patch_size: int = 32, mask_seed: Optional[int] = None, **kwargs) -> None:
+                 patch_size: int = 32, mask_seed: Optional[int] = None,
+                 init_mode: str = 'default', **kwargs) -> None:
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f'mask_ratio must be in (0, 1), got {mask_ratio}')
+        if init_mode not in INIT_MODES:
+            raise ValueError(f'init_mode must be one of {INIT_MODES}, got {init_mode!r}')
+        if init_mode == 'official' and kwargs.get('init_cfg') is not None:
+            raise ValueError("init_mode='official' re-initialises every weight after init_cfg "
+                             'would set it; leave init_cfg unset (start from a checkpoint with '
+                             'load_from instead).')
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         if patch_size != self.backbone.total_stride:
             raise ValueError(f'patch_size ({patch_size}) must equal the encoder\'s total stride '
@@ -41,8 +52,17 @@ class FCMAE(BaseSelfSupervisor):
         self.mask_ratio = mask_ratio
         self.patch_size = patch_size
         self.mask_seed = mask_seed
+        self.init_mode = init_mode
         if mask_seed is not None:
             self.register_buffer('mask_step', torch.zeros((), dtype=torch.long))
+
+    def init_weights(self) -> None:
+        """Each part's own initialisation; then, for ``init_mode='official'``, the official one."""
+        first_time = not self._is_init
+        super().init_weights()
+        if first_time and self.init_mode == 'official':
+            init_encoder_official(self.backbone)
+            init_decoder_official(self.neck)
 
     def _grid_size(self, images: torch.Tensor) -> Tuple[int, int]:
         """The patch grid of a batch of images; refuses sizes that are not whole patches."""

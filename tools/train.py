@@ -4,6 +4,8 @@ Examples:
     python tools/train.py configs/convnextv2/convnextv2-atto_shapes.py
     python tools/train.py CONFIG --resume            # resume from the latest checkpoint
     python tools/train.py CONFIG --amp --cfg-options train_dataloader.batch_size=64
+    # 8 GPUs with 4 accumulated iterations per step: the official single-machine fine-tuning
+    tools/dist_train.sh CONFIG 8 --amp --cfg-options optim_wrapper.accumulative_counts=4
     # bf16 with mmdet detectors on the CPU: mmcv's NMS and RoIAlign have no bf16 kernels, so
     # autocast named submodules only (see mmconvnextv2.AutocastOptimWrapper)
     python tools/train.py MASK_RCNN_CONFIG --amp --cfg-options \
@@ -17,6 +19,7 @@ import torch
 from mmengine.config import Config, DictAction
 
 from mmconvnextv2.apis import build_runner, load_config
+from mmconvnextv2.engine import count_accumulation_in_lr_scaling
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,11 +32,14 @@ def parse_args() -> argparse.Namespace:
                              'checkpoint in the work directory')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision: float16 with dynamic loss scaling on '
-                             'CUDA, bfloat16 autocast otherwise (see --amp-dtype)')
+                             'CUDA (the official fine-tuning commands\' --use_amp), bfloat16 '
+                             'autocast otherwise (see --amp-dtype)')
     parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'],
                         help='precision of --amp (default: float16 on CUDA, else bfloat16)')
     parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by the actual total batch size / auto_scale_lr.base_batch_size')
+                        help='scale the lr by the effective batch (processes x batch x '
+                             'optim_wrapper.accumulative_counts) / auto_scale_lr.base_batch_size; '
+                             'our classification and FCMAE configs always do')
     parser.add_argument('--no-validate', action='store_true', help='skip validation while training')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. train_cfg.max_epochs=5')
@@ -58,6 +64,7 @@ def main() -> None:
             raise ValueError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
                              'in the config.')
         cfg.auto_scale_lr.enable = True
+    count_accumulation_in_lr_scaling(cfg)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -4,7 +4,8 @@
 # paper does not list are ConvNeXt V1's IN-22K recipe: 5 warm-up epochs, weight decay 0.05,
 # label smoothing 0.1, mixup 0.8 / cutmix 1.0, and the IN-1K fine-tuning drop path of each size.
 # The head (21,841 classes) is re-initialised as in IN-1K fine-tuning. Start from an FCMAE
-# checkpoint with --cfg-options model.backbone.init_cfg.checkpoint=PATH.
+# checkpoint with --cfg-options model.backbone.init_cfg.checkpoint=PATH. Warm-up from lr 0, last
+# incomplete batch dropped, lr scaled to each run's effective batch (docs/recipes.md).
 _base_ = [
     'mmconvnextv2::_base_/models/convnextv2_classifier.py',
     'mmconvnextv2::_base_/datasets/imagenet21k_bs128_convnextv2_224.py',
@@ -22,7 +23,7 @@ optim_wrapper = dict(
     constructor='mmconvnextv2.LayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.8, layer_decay_mode='group'))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
+    dict(type='mmconvnextv2.LinearWarmupLR', start_factor=0.0, by_epoch=True, begin=0, end=5,
          convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / (2.5e-4 * 4096 / 256), by_epoch=True,
          begin=5, convert_to_iter_based=True),
@@ -34,4 +35,5 @@ test_cfg = None
 custom_hooks = [dict(type='mmconvnextv2.RandomStateHook')]
 default_hooks = dict(
     checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=1, max_keep_ckpts=3))
-auto_scale_lr = dict(base_batch_size=4096)
+# Rescaled to each run's effective batch (processes x batch x accumulation).
+auto_scale_lr = dict(base_batch_size=4096, enable=True)

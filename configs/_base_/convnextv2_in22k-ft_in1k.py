@@ -1,6 +1,7 @@
 # IN-1K fine-tuning of ConvNeXt V2 after IN-22K intermediate fine-tuning (paper appendix): AdamW,
 # base lr 2.5e-5 x batch / 256, weight decay 1e-8, 30 epochs (base, large, huge) or 90 (nano,
-# tiny), EMA 0.9999 (the released *_22k_*_ema.pt). The values the paper does not list are
+# tiny), EMA 0.9999 (the released *_22k_*_ema.pt; the raw and the EMA weights evaluated, updated
+# once per optimizer step). The values the paper does not list are
 # ConvNeXt V1's IN-22K -> IN-1K recipe: total batch 512, no warm-up, label smoothing 0.1,
 # mixup 0.8 / cutmix 1.0; and the layer decay of the IN-22K stage. Per-size configs add the
 # data set at 224, 384 or 512 pixels. Start from the IN-22K run's checkpoint (its 21,841-class
@@ -29,9 +30,12 @@ val_cfg = dict()
 test_cfg = dict()
 
 custom_hooks = [
-    dict(type='mmpretrain.EMAHook', momentum=1e-4, priority='ABOVE_NORMAL'),
+    # Updated once per optimizer step; validation evaluates the EMA and the raw weights.
+    dict(type='mmconvnextv2.OptimStepEMAHook', momentum=1e-4, evaluate_on_origin=True,
+         priority='ABOVE_NORMAL'),
     dict(type='mmconvnextv2.RandomStateHook'),
 ]
 default_hooks = dict(
     checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=1, max_keep_ckpts=3))
-auto_scale_lr = dict(base_batch_size=512)
+# Rescaled to each run's effective batch (processes x batch x accumulation).
+auto_scale_lr = dict(base_batch_size=512, enable=True)

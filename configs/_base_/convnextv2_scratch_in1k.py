@@ -21,7 +21,7 @@ optim_wrapper = dict(
     # Rate 1: one lr for every layer.
     paramwise_cfg=dict(layer_decay_rate=1.0))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=20,
+    dict(type='mmconvnextv2.LinearWarmupLR', start_factor=0.0, by_epoch=True, begin=0, end=20,
          convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / 4e-3, by_epoch=True, begin=20,
          convert_to_iter_based=True),
@@ -31,9 +31,12 @@ val_cfg = dict()
 test_cfg = dict()
 
 custom_hooks = [
-    dict(type='mmpretrain.EMAHook', momentum=1e-4, priority='ABOVE_NORMAL'),
+    # Updated once per optimizer step; validation evaluates the EMA and the raw weights.
+    dict(type='mmconvnextv2.OptimStepEMAHook', momentum=1e-4, evaluate_on_origin=True,
+         priority='ABOVE_NORMAL'),
     dict(type='mmconvnextv2.RandomStateHook'),
 ]
 default_hooks = dict(
     checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=1, max_keep_ckpts=3))
-auto_scale_lr = dict(base_batch_size=4096)
+# Rescaled to each run's effective batch (processes x batch x accumulation).
+auto_scale_lr = dict(base_batch_size=4096, enable=True)

@@ -10,7 +10,7 @@ optim_wrapper = dict(
     optimizer=dict(lr=base_lr, weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.9, layer_decay_mode='single'))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=40,
+    dict(type='mmconvnextv2.LinearWarmupLR', start_factor=0.0, by_epoch=True, begin=0, end=40,
          convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / base_lr, by_epoch=True, begin=40,
          convert_to_iter_based=True),

@@ -2,7 +2,9 @@
 
 The tables below are transcribed from ../shared/paper.md (fine-tuning recipes, IN-22K recipe) and
 the official TRAINING.md; the values the paper does not give are marked "assumed" and follow the
-ConvNeXt V1 recipes named in the configs.
+ConvNeXt V1 recipes named in the configs. The training mechanics follow the official
+main_finetune.py (docs/recipes.md): warm-up from lr 0, drop_last, the lr scaled to every run's
+effective batch, the EMA updated per optimizer step with both models evaluated.
 """
 import copy
 import functools
@@ -15,7 +17,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
+from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
+from torch.utils.data import TensorDataset
 
 from mmconvnextv2.models import ConvNeXtV2
 
@@ -92,10 +96,22 @@ def assert_schedule(cfg: Config, lr: float, epochs: int, warmup: int) -> None:
     cosine = schedulers['CosineAnnealingLR']
     assert cosine.begin == warmup and 'end' not in cosine  # cosine runs to max_epochs
     assert cosine.eta_min_ratio * lr == pytest.approx(1e-6)  # official min_lr
-    if warmup:
-        assert schedulers['LinearLR'].end == warmup
+    if warmup:  # official: lr * epoch / warmup_epochs, from 0
+        warmup_scheduler = schedulers['mmconvnextv2.LinearWarmupLR']
+        assert (warmup_scheduler.start_factor, warmup_scheduler.end) == (0.0, warmup)
     else:
         assert set(schedulers) == {'CosineAnnealingLR'}
+    assert_official_mechanics(cfg)
+
+
+def assert_official_mechanics(cfg: Config) -> None:
+    """The lr follows every run's effective batch; the last incomplete batch is dropped; an EMA is
+    updated per optimizer step, the raw and the EMA model evaluated."""
+    assert cfg.auto_scale_lr.enable is True
+    assert cfg.train_dataloader.drop_last is True
+    hooks = [h for h in cfg.get('custom_hooks', []) if h['type'].endswith('EMAHook')]
+    for hook in hooks:
+        assert hook.type == 'mmconvnextv2.OptimStepEMAHook' and hook.evaluate_on_origin
 
 
 def ema_momentum(cfg: Config):
@@ -212,3 +228,15 @@ def test_config_builds_with_its_optimiser_groups(path):
     no_decay = {n for g in groups if g['weight_decay'] == 0.0 for n in g['param_names']}
     assert 'backbone.stages.0.0.grn.gamma' in no_decay
     assert 'backbone.stages.0.0.pwconv1.weight' not in no_decay
+
+
+@pytest.mark.parametrize('name', ['convnextv2-atto_32xb32_in1k.py',
+                                  'convnextv2-base_fcmae-pre_32xb128_in22k.py',
+                                  'convnextv2-tiny_in22k-pre_32xb16_in1k-384px.py',
+                                  'convnextv2-large_scratch_32xb128_in1k.py'])
+def test_training_loader_drops_the_last_incomplete_batch(name):
+    """The config's training loader, built on 10 samples: whole batches only."""
+    loader = copy.deepcopy(load(name).train_dataloader)
+    loader.update(dataset=TensorDataset(torch.zeros(10, 1)), batch_size=4, num_workers=0,
+                  persistent_workers=False, collate_fn=dict(type='default_collate'))
+    assert len(Runner.build_dataloader(loader)) == 10 // 4

@@ -15,6 +15,7 @@ import argparse
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmpretrain.structures import DataSample
 
 from mmconvnextv2.models.selfsup.fcmae_init import INIT_MODES
@@ -46,6 +47,8 @@ def measure(cfg: Config, init_mode: str, images: torch.Tensor, seed: int) -> dic
 
 def main() -> None:
     args = parse_args()
+    # mmengine logs every initialised parameter at INFO level.
+    MMLogger.get_instance('fcmae_init_modes', log_level='WARNING')
     cfg = Config.fromfile(args.config)
     images = torch.randn(args.batch_size, 3, args.img_size, args.img_size,
                          generator=torch.Generator().manual_seed(args.seed))

@@ -43,7 +43,8 @@ def test_patchify_round_trip_and_layout():
     patches = patchify(images, 32)
     assert patches.shape == (2, 6, 32 * 32 * 3)
     # Patch (row 1, col 2) is the image block [32:64, 64:96] in (row, column, channel) order.
-    torch.testing.assert_close(patches[1, 1 * 3 + 2], images[1, :, 32:, 64:].permute(1, 2, 0).flatten())
+    torch.testing.assert_close(patches[1, 1 * 3 + 2],
+                               images[1, :, 32:, 64:].permute(1, 2, 0).flatten())
     torch.testing.assert_close(unpatchify(patches, 32, (2, 3)), images)
 
 
@@ -52,14 +53,16 @@ def test_loss_is_mean_over_removed_patches_of_per_patch_mse_to_normalised_target
     head = FCMAEReconstructionHead(patch_size=8)
     images = torch.randn(2, 3, 16, 24)
     pred = torch.randn(2, 8 * 8 * 3, 2, 3)
-    mask = torch.tensor([[[1., 0., 1.], [0., 0., 1.]], [[0., 1., 0.], [1., 1., 0.]]])
+    # Uneven: 3 and 1 patches removed; every removed patch of the batch weighs the same.
+    mask = torch.tensor([[[1., 0., 1.], [0., 0., 1.]], [[0., 1., 0.], [0., 0., 0.]]])
     # Direct computation, patch by patch.
     errors = []
     for n in range(2):
         for i in range(2):
             for j in range(3):
                 if mask[n, i, j]:
-                    target = images[n, :, i * 8:(i + 1) * 8, j * 8:(j + 1) * 8].permute(1, 2, 0).flatten()
+                    target = images[n, :, i * 8:(i + 1) * 8, j * 8:(j + 1) * 8]
+                    target = target.permute(1, 2, 0).flatten()
                     target = (target - target.mean()) / (target.var(unbiased=True) + 1e-6).sqrt()
                     errors.append((pred[n, :, i, j] - target).pow(2).mean())
     expected = torch.stack(errors).mean()

@@ -57,27 +57,79 @@ def exact_cuda_math():
     torch.backends.cudnn.allow_tf32 = previous
 
 
+def uneven_mask(kept: list[int], grid: tuple[int, int], seed: int) -> torch.Tensor:
+    """(N, h, w) mask where sample n keeps ``kept[n]`` patches at random places."""
+    generator = torch.Generator().manual_seed(seed)
+    mask = torch.ones(len(kept), grid[0] * grid[1])
+    for n, count in enumerate(kept):
+        mask[n, torch.randperm(grid[0] * grid[1], generator=generator)[:count]] = 0
+    return mask.view(len(kept), *grid)
+
+
+MASKS = {
+    'equal': lambda: random_patch_mask(3, (4, 3), 0.6, generator=torch.Generator().manual_seed(0)),
+    # One patch, some, all of them, and none: GRN's statistics must stay within each sample.
+    'uneven': lambda: uneven_mask([1, 7, 12], (4, 3), seed=0),
+    'uneven_with_empty': lambda: uneven_mask([5, 0, 9], (4, 3), seed=1),
+}
+
+
+@pytest.mark.parametrize('mask_name', list(MASKS))
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('backend', SPARSE_BACKENDS)
-def test_backend_matches_reference(backend, device, weights, exact_cuda_math):
+def test_backend_matches_reference(backend, device, mask_name, weights, exact_cuda_math):
+    """Outputs and gradients (parameters and images) equal running each sample alone."""
     torch.manual_seed(1)
     model = SparseConvNeXtV2(arch=ARCH, sparse_backend=backend, out_indices=(0, 1, 2, 3))
     model.load_state_dict(weights)
-    images = torch.randn(2, 3, 128, 96)
-    mask = random_patch_mask(2, (4, 3), 0.6)
-    outs = [out.cpu() for out in model.to(device)(images.to(device), mask.to(device))]
+    images = torch.randn(3, 3, 128, 96)
+    mask = MASKS[mask_name]()
+    inputs = images.to(device).detach().requires_grad_()
+    outs = [out.cpu() for out in model.to(device)(inputs, mask.to(device))]
     (sum(o.square().mean() for o in outs)).backward()
     grads = {n: p.grad.cpu() for n, p in model.named_parameters()}
 
     reference = ConvNeXtV2(arch=ARCH, with_out_norms=False)
     reference.load_state_dict(weights)
-    ref_outs = [torch.stack(o) for o in zip(*[reference_encoder(reference, images[i], mask[i])
-                                             for i in range(2)])]
+    ref_inputs = images.detach().requires_grad_()
+    alone = [reference_encoder(reference, ref_inputs[i], mask[i]) for i in range(len(images))]
+    ref_outs = [torch.stack(o) for o in zip(*alone)]
     (sum(o.square().mean() for o in ref_outs)).backward()
     for out, ref in zip(outs, ref_outs):
         torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(inputs.grad.cpu(), ref_inputs.grad, atol=1e-4, rtol=1e-3)
     for name, param in reference.named_parameters():
         torch.testing.assert_close(grads[name], param.grad, atol=1e-4, rtol=1e-3, msg=name)
+
+
+@pytest.mark.parametrize('backend', SPARSE_BACKENDS)
+def test_with_cp_recomputes_blocks_and_changes_nothing(backend, weights):
+    """``with_cp`` runs every block again in the backward; outputs and gradients are the same
+    computation, so they are equal to the last bit."""
+    images = torch.randn(3, 3, 128, 96)
+    mask = uneven_mask([2, 6, 11], (4, 3), seed=2)
+    results = []
+    for with_cp in (False, True):
+        model = SparseConvNeXtV2(arch=ARCH, sparse_backend=backend, out_indices=(0, 1, 2, 3),
+                                 drop_path_rate=0.5, with_cp=with_cp)
+        model.load_state_dict(weights)
+        calls = []
+        for stage in model.stages:
+            for block in stage:
+                block.pwconv1.register_forward_hook(lambda *args: calls.append(1))
+        inputs = images.clone().requires_grad_()
+        torch.manual_seed(3)  # the same drop-path draws in both runs
+        outs = model(inputs, mask)
+        sum(o.square().mean() for o in outs).backward()
+        grads = {n: p.grad for n, p in model.named_parameters()}
+        results.append((outs, inputs.grad, grads, len(calls)))
+    (outs, image_grad, grads, calls), (cp_outs, cp_image_grad, cp_grads, cp_calls) = results
+    assert (calls, cp_calls) == (sum(ARCH['depths']), 2 * sum(ARCH['depths']))
+    for out, cp_out in zip(outs, cp_outs):
+        torch.testing.assert_close(cp_out, out, rtol=0, atol=0)
+    torch.testing.assert_close(cp_image_grad, image_grad, rtol=0, atol=0)
+    for name, grad in grads.items():
+        torch.testing.assert_close(cp_grads[name], grad, rtol=0, atol=0, msg=name)
 
 
 def test_outputs_are_zero_at_masked_sites(weights):

@@ -11,12 +11,14 @@ MinkowskiEngine fork. Here the same computation has three backends, chosen at co
   spconv's submanifold rulebook (spconv 2.x has no grouped convolution), everything else on its
   features.
 
-All keep GRN per sample (the official sparse GRN mixes the batch, official issue #86) and share the
-dense :class:`ConvNeXtV2`'s modules and state-dict keys, so weights move between them unchanged.
+All keep GRN per sample (the official sparse GRN mixes the batch, official issue #86), for any
+mask (samples may keep different numbers of patches), honour ``with_cp`` block by block, and share
+the dense :class:`ConvNeXtV2`'s modules and state-dict keys, so weights move between them unchanged.
 """
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from mmconvnextv2.registry import MODELS
 from ..utils import upsample_mask
@@ -30,7 +32,64 @@ def _visible_rows(visible: torch.Tensor) -> torch.Tensor:
     return visible.flatten().nonzero().squeeze(1)
 
 
-def _dense_block(block: ConvNeXtV2Block, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+def _checkpointed(block: ConvNeXtV2Block, function: Callable[..., torch.Tensor],
+                  x: torch.Tensor, *args) -> torch.Tensor:
+    """``function(x, *args)``, recomputed in the backward when the block has ``with_cp``.
+
+    The condition is the dense block's: checkpoint only where a backward will follow.
+    """
+    if block.with_cp and x.requires_grad:
+        return checkpoint(function, x, *args, use_reentrant=False)
+    return function(x, *args)
+
+
+class _SampleRows(NamedTuple):
+    """How the visible rows (R, C) of a stage, batch-major, split into the N samples.
+
+    Attributes:
+        batch_size: N.
+        slots: None when every sample keeps the same number V of sites: the rows then reshape
+            to (N, V). Otherwise, for each row, its place in a zero-padded (N * V_max) layout
+            where sample n owns places ``n * V_max`` to ``(n + 1) * V_max - 1``.
+        valid: (N, V_max, 1, 1), 1 at the places that hold a row; None with ``slots``.
+    """
+
+    batch_size: int
+    slots: Optional[torch.Tensor]
+    valid: Optional[torch.Tensor]
+
+
+def _sample_rows(visible: torch.Tensor) -> _SampleRows:
+    """The split of the visible rows of an (N, 1, H, W) 0/1 map into samples."""
+    n = visible.shape[0]
+    counts = visible.flatten(1).sum(1).long()
+    if bool((counts == counts[0]).all()):
+        return _SampleRows(n, None, None)
+    longest = int(counts.max())
+    sample = torch.repeat_interleave(torch.arange(n, device=counts.device), counts)
+    # A row's place within its sample: its index minus the index of the sample's first row.
+    place = torch.arange(sample.numel(), device=counts.device) - (counts.cumsum(0) - counts)[sample]
+    slots = sample * longest + place
+    valid = visible.new_zeros(n * longest).index_fill(0, slots, 1.0)
+    return _SampleRows(n, slots, valid.view(n, longest, 1, 1))
+
+
+def _residual_rows(block: ConvNeXtV2Block, y: torch.Tensor, samples: _SampleRows) -> torch.Tensor:
+    """The block's residual branch (pointwise part, drop path) on the depthwise conv's output
+    rows (R, C), with GRN's statistics and drop path per sample.
+
+    Samples of unequal sizes are zero-padded to (N, V_max) and GRN is told which places hold rows
+    (the masked mode of :meth:`ConvNeXtV2Block.pointwise`); the padding's outputs are dropped.
+    """
+    c = y.shape[-1]
+    if samples.slots is None:
+        return block.drop_path(block.pointwise(y.view(samples.batch_size, -1, 1, c))).reshape(-1, c)
+    padded = y.new_zeros(samples.valid.numel(), c).index_copy(0, samples.slots, y)
+    out = block.pointwise(padded.view(*samples.valid.shape[:3], c), samples.valid)
+    return block.drop_path(out).reshape(-1, c).index_select(0, samples.slots)
+
+
+def _dense_block(x: torch.Tensor, block: ConvNeXtV2Block, visible: torch.Tensor) -> torch.Tensor:
     """One block on the full map, masked sites zeroed and left out of GRN's statistics."""
     y = (block.dwconv(x) * visible).permute(0, 2, 3, 1)
     y = block.pointwise(y, visible.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
@@ -45,6 +104,15 @@ def _scatter_rows(rows: torch.Tensor, feats: torch.Tensor,
     return dense.view(n, h, w, c).permute(0, 3, 1, 2)
 
 
+def _gather_block(feats: torch.Tensor, block: ConvNeXtV2Block, rows: torch.Tensor,
+                  samples: _SampleRows, shape: Tuple[int, int, int, int]) -> torch.Tensor:
+    """One block on the visible rows (R, C) of a map of ``shape``."""
+    n, c, h, w = shape
+    y = block.dwconv(_scatter_rows(rows, feats, shape))
+    y = y.permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, rows)
+    return feats + _residual_rows(block, y, samples)
+
+
 def _gather_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
                   visible: torch.Tensor) -> torch.Tensor:
     """The stage on the visible rows; only the depthwise conv sees the (zero-filled) full map.
@@ -52,17 +120,14 @@ def _gather_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
     The residual stream lives as (R, C) rows of the visible sites, so LayerNorm, the MLP, GRN
     and the residual add cost R rows, not N*H*W. Each depthwise conv scatters the rows into a
     channels-last zero map (masked inputs are zero, so visible outputs are exact) and gathers the
-    visible outputs back. Every sample keeps the same number V of sites, so rows reshape to
-    (N, V, 1, C) and GRN's statistics over dims (1, 2) are per sample.
+    visible outputs back.
     """
     n, c, h, w = x.shape
     rows = _visible_rows(visible)
+    samples = _sample_rows(visible)
     feats = x.permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, rows)
     for block in blocks:
-        y = block.dwconv(_scatter_rows(rows, feats, x.shape))
-        y = y.permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, rows)
-        y = block.drop_path(block.pointwise(y.view(n, -1, 1, c)))
-        feats = feats + y.reshape(-1, c)
+        feats = _checkpointed(block, _gather_block, feats, block, rows, samples, x.shape)
     return _scatter_rows(rows, feats, x.shape)
 
 
@@ -101,6 +166,13 @@ class _SubmanifoldDepthwise:
         return out
 
 
+def _spconv_block(feats: torch.Tensor, block: ConvNeXtV2Block,
+                  depthwise: '_SubmanifoldDepthwise', samples: _SampleRows) -> torch.Tensor:
+    """One block on the features (R, C) of the visible sites."""
+    y = depthwise(feats, block.dwconv.weight, block.dwconv.bias)
+    return feats + _residual_rows(block, y, samples)
+
+
 def _spconv_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
                   visible: torch.Tensor) -> torch.Tensor:
     """The whole stage on an spconv sparse tensor of the visible sites."""
@@ -114,17 +186,17 @@ def _spconv_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
     feats = x.permute(0, 2, 3, 1)[visible[:, 0].bool()]
     tensor = spconv.SparseConvTensor(feats, indices, [h, w], n)
     depthwise = _SubmanifoldDepthwise(indices, n, [h, w], blocks[0].dwconv.kernel_size[0])
+    samples = _sample_rows(visible)
     for block in blocks:
-        y = depthwise(tensor.features, block.dwconv.weight, block.dwconv.bias)
-        y = block.drop_path(block.pointwise(y.view(n, -1, 1, c))).reshape(-1, c)
-        tensor = tensor.replace_feature(tensor.features + y)
+        tensor = tensor.replace_feature(
+            _checkpointed(block, _spconv_block, tensor.features, block, depthwise, samples))
     return tensor.dense()
 
 
 def _dense_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
                  visible: torch.Tensor) -> torch.Tensor:
     for block in blocks:
-        x = _dense_block(block, x, visible)
+        x = _checkpointed(block, _dense_block, x, block, visible)
     return x
 
 
@@ -143,7 +215,8 @@ class SparseConvNeXtV2(ConvNeXtV2):
             docstring.
         out_indices: Stages whose (un-normalised, masked) outputs are returned.
         **kwargs: Passed to :class:`ConvNeXtV2` (``in_channels``, ``drop_path_rate``,
-            ``init_cfg``, ...). The encoder has no output norms, as in the official layout.
+            ``with_cp``, ``init_cfg``, ...). The encoder has no output norms, as in the official
+            layout.
     """
 
     def __init__(self, arch: Union[str, dict] = 'tiny', sparse_backend: str = 'gather',

@@ -124,6 +124,8 @@ _SIGNATURES: List[Tuple[str, re.Pattern[str]]] = [
 ]
 # Top-level modules of the FCMAE model that are not part of the encoder.
 _FCMAE_ONLY = ('decoder', 'mask_token', 'proj', 'pred')
+# Buffers of our FCMAE algorithm itself: the seeded masks' step count (FCMAE(mask_seed=...)).
+_FCMAE_STATE = ('mask_step', )
 # Module wrappers of the MinkowskiEngine encoder: MinkowskiLayerNorm.ln, MinkowskiLinear.linear.
 _SPARSE_WRAPPERS = re.compile(r'\.(?:ln|linear)\.')
 # Layer scale of ConvNeXt V1 (official/timm/mmpretrain ``gamma``, HF ``layer_scale_parameter``).
@@ -535,28 +537,33 @@ def convert_checkpoint(src: Union[str, Path], dst: Union[str, Path], fmt: str = 
     return result
 
 
+def _is_fcmae_only(key: str) -> bool:
+    """A key of our FCMAE run that is no encoder weight: the decoder or the algorithm's state."""
+    return key.startswith('neck.') or key in _FCMAE_STATE
+
+
 def export_fcmae_encoder(src: Union[str, Path], dst: Union[str, Path]) -> ConversionResult:
     """Writes the encoder of an FCMAE checkpoint as a backbone checkpoint (``backbone.*`` only).
 
     Args:
-        src: Our FCMAE run's checkpoint (``backbone.*`` encoder, ``neck.*`` decoder) or an
-            official ``*_fcmae.pt``.
+        src: Our FCMAE run's checkpoint (``backbone.*`` encoder, ``neck.*`` decoder, with
+            ``mask_seed`` the ``mask_step`` buffer) or an official ``*_fcmae.pt``.
         dst: The output file; written atomically.
 
     Returns:
-        The conversion, with the decoder keys under ``dropped``.
+        The conversion, with the decoder keys and ``mask_step`` under ``dropped``.
 
     Raises:
         ValueError: If ``src`` holds keys that are neither encoder nor decoder, or a classifier.
     """
     result = convert_state_dict(load_source(src))
-    decoder = [key for key in result.unmatched if key.startswith('neck.')]
-    unexpected = [key for key in result.unmatched if not key.startswith('neck.')]
+    fcmae_only = [key for key in result.unmatched if _is_fcmae_only(key)]
+    unexpected = [key for key in result.unmatched if not _is_fcmae_only(key)]
     head = [key for key in result.state_dict if not key.startswith('backbone.')]
     if unexpected or head:
         raise ValueError(f'{src} is not an FCMAE checkpoint: it holds {_listing(unexpected + head)}'
                          '. Convert classifiers with tools/model_converters/convnextv2_to_mm.py.')
-    result.dropped += decoder
+    result.dropped += fcmae_only
     meta = dict(converted_from=result.format, source=str(src), exported='fcmae encoder')
     save_checkpoint(dict(state_dict=result.state_dict, meta=meta), dst)
     return result

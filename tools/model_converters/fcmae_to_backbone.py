@@ -1,9 +1,11 @@
 """Export the encoder of an FCMAE checkpoint as a ConvNeXt V2 backbone checkpoint.
 
 The output holds ``backbone.*`` keys only, so it initialises a classifier (``load_from``) or any
-detector / segmentor backbone (``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``).
+detector / segmentor backbone
+(``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``).
 Sources: our FCMAE runs (``backbone.*`` = the sparse encoder, which has the dense keys; the decoder
-``neck.*`` is dropped) and the official ``*_fcmae.pt`` files (through the checkpoint converter).
+``neck.*`` and the seeded masks' step count ``mask_step`` are dropped) and the official
+``*_fcmae.pt`` files (through the checkpoint converter).
 
 Example:
     python tools/model_converters/fcmae_to_backbone.py work_dirs/fcmae/epoch_20.pth encoder.pth
@@ -21,8 +23,8 @@ def main() -> None:
     args = parser.parse_args()
     result = export_fcmae_encoder(args.src, args.dst)
     print(f'{args.src} ({result.format}, arch {result.arch or result.channels}) -> {args.dst}: '
-          f'{len(result.state_dict)} backbone tensors kept, {len(result.dropped)} decoder tensors '
-          'dropped')
+          f'{len(result.state_dict)} backbone tensors kept, {len(result.dropped)} decoder and '
+          'FCMAE-state tensors dropped')
 
 
 if __name__ == '__main__':

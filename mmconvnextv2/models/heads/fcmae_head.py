@@ -8,7 +8,8 @@ from mmconvnextv2.registry import MODELS
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """(N, C, H, W) -> (N, H/p * W/p, p * p * C), each row one patch in (row, column, channel) order."""
+    """(N, C, H, W) -> (N, H/p * W/p, p * p * C): a row per patch, in (row, column, channel)
+    order."""
     n, c, h, w = images.shape
     p = patch_size
     patches = images.reshape(n, c, h // p, p, w // p, p)
@@ -31,8 +32,9 @@ class FCMAEReconstructionHead(BaseModule):
 
     Args:
         patch_size: Side of a patch (the encoder's total stride, 32).
-        norm_pix: Normalise each target patch by its own mean and variance (the paper's target;
-            the official flag defaults off, ours on).
+        norm_pix: Normalise each target patch by its own mean and variance: the paper's target,
+            and what the official ``main_pretrain.py`` trains with (its ``--norm_pix_loss``
+            defaults to True there; only the official model class defaults to False).
         eps: Added to the variance before the square root.
     """
 

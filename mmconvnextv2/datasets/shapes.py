@@ -36,6 +36,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 
+from mmconvnextv2.utils import atomic_write_bytes
+
 # Sorted, so the class indices equal those mmpretrain's CustomDataset derives from sorted folders.
 SHAPE_CLASSES: tuple[str, ...] = ('circle', 'cross', 'ring', 'square', 'star', 'triangle')
 # The splits written to disk; scene_rng also draws the unlabelled pre-training ``pool``, whose
@@ -64,7 +66,7 @@ _MIN_MAIN_VISIBLE_FRACTION = 0.7
 _MIN_CONTRAST = 90.0
 _JPEG_QUALITY = 92
 _ADE_SPLITS = {'train': 'training', 'val': 'validation'}
-_MIN_SIZE = 64
+MIN_SIZE = 64
 
 
 @dataclass(frozen=True, eq=False)  # arrays have no plain ==
@@ -309,8 +311,8 @@ def draw_scene(rng_or_seed: Union[np.random.Generator, int], size: int = 224,
     Returns:
         The scene, whose instances are the shapes that stay visible enough, bottom to top.
     """
-    if size < _MIN_SIZE:
-        raise ValueError(f'size must be >= {_MIN_SIZE}, got {size}')
+    if size < MIN_SIZE:
+        raise ValueError(f'size must be >= {MIN_SIZE}, got {size}')
     if main_class is not None and not 0 <= main_class < len(SHAPE_CLASSES):
         raise ValueError(f'main_class must be in [0, {len(SHAPE_CLASSES)}), got {main_class}')
     rng = rng_or_seed if isinstance(rng_or_seed, np.random.Generator) else \
@@ -358,15 +360,6 @@ def draw_dataset_scene(seed: int, split: str, index: int, size: int = 224) -> Sc
         classification labels.
     """
     return draw_scene(scene_rng(seed, split, index), size, main_class=index % len(SHAPE_CLASSES))
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    """Writes ``data`` to ``path`` through a temporary file, so ``path`` is never half-written."""
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = f'{path}.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _encode_png(array: np.ndarray) -> bytes:
@@ -420,10 +413,10 @@ def _write_split(paths: dict[str, str], split: str, num: int, seed: int, size: i
         jpeg = _encode_jpeg(scene.image)
         label = scene.label
         cls_file = f'{SHAPE_CLASSES[label]}/{name}.jpg'
-        _write_atomic(osp.join(paths['cls'], split, cls_file), jpeg)
+        atomic_write_bytes(osp.join(paths['cls'], split, cls_file), jpeg, durable=False)
         cls_lines.append(f'{cls_file} {label}\n')
 
-        _write_atomic(osp.join(paths['coco'], split, f'{name}.jpg'), jpeg)
+        atomic_write_bytes(osp.join(paths['coco'], split, f'{name}.jpg'), jpeg, durable=False)
         image_id = index + 1
         images.append({'id': image_id, 'file_name': f'{name}.jpg', 'width': size,
                        'height': size})
@@ -431,20 +424,21 @@ def _write_split(paths: dict[str, str], split: str, num: int, seed: int, size: i
             annotations.append(_coco_annotation(instance, len(annotations) + 1, image_id))
 
         ade_split = _ADE_SPLITS[split]
-        _write_atomic(osp.join(paths['ade'], 'images', ade_split, f'{name}.jpg'), jpeg)
-        _write_atomic(osp.join(paths['ade'], 'annotations', ade_split, f'{name}.png'),
-                      _encode_png(scene.label_map()))
+        atomic_write_bytes(osp.join(paths['ade'], 'images', ade_split, f'{name}.jpg'), jpeg,
+                           durable=False)
+        atomic_write_bytes(osp.join(paths['ade'], 'annotations', ade_split, f'{name}.png'),
+                           _encode_png(scene.label_map()), durable=False)
         report()
 
     # Empty class folders keep CustomDataset's folder-derived class indices complete.
     for name in SHAPE_CLASSES:
         os.makedirs(osp.join(paths['cls'], split, name), exist_ok=True)
-    _write_atomic(paths[f'cls_{split}_ann'], ''.join(cls_lines).encode())
+    atomic_write_bytes(paths[f'cls_{split}_ann'], ''.join(cls_lines).encode(), durable=False)
     coco = {'info': {'description': 'mmconvnextv2 synthetic shapes', 'version': GENERATOR_VERSION},
             'images': images, 'annotations': annotations,
             'categories': [{'id': i + 1, 'name': name, 'supercategory': 'shape'}
                            for i, name in enumerate(SHAPE_CLASSES)]}
-    _write_atomic(paths[f'coco_{split}_ann'], json.dumps(coco).encode())
+    atomic_write_bytes(paths[f'coco_{split}_ann'], json.dumps(coco).encode(), durable=False)
 
 
 def _progress_reporter(total: int, enabled: bool) -> Callable[[], None]:
@@ -472,8 +466,8 @@ def _check_arguments(num_train: int, num_val: int, seed: int, size: int) -> None
         raise ValueError(f'num_train and num_val must be >= 1, got {num_train} and {num_val}')
     if seed < 0:
         raise ValueError(f'seed must be >= 0, got {seed}')
-    if size < _MIN_SIZE:
-        raise ValueError(f'size must be >= {_MIN_SIZE}, got {size}')
+    if size < MIN_SIZE:
+        raise ValueError(f'size must be >= {MIN_SIZE}, got {size}')
 
 
 def write_shapes_dataset(out_dir: str, num_train: int = DEFAULT_NUM_TRAIN,
@@ -506,7 +500,8 @@ def write_shapes_dataset(out_dir: str, num_train: int = DEFAULT_NUM_TRAIN,
     for split, num in zip(SPLITS, (num_train, num_val)):
         _write_split(paths, split, num, seed, size, report)
     manifest = _manifest(num_train, num_val, seed, size)
-    _write_atomic(paths['manifest'], json.dumps(manifest, indent=2).encode())
+    os.sync()  # the scenes reach the disk before the manifest that declares them complete
+    atomic_write_bytes(paths['manifest'], json.dumps(manifest, indent=2).encode())
     return paths
 
 

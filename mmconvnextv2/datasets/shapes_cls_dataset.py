@@ -12,7 +12,7 @@ from mmpretrain.datasets import BaseDataset
 
 from mmconvnextv2.registry import DATASETS
 
-from .shapes import SCENE_SPLITS, SHAPE_CLASSES, draw_dataset_scene
+from .shapes import MIN_SIZE, SCENE_SPLITS, SHAPE_CLASSES, draw_dataset_scene
 
 
 @DATASETS.register_module()
@@ -41,6 +41,8 @@ class ShapesClsDataset(BaseDataset):
         if num_scenes < 1 or start < 0 or seed < 0:
             raise ValueError(f'num_scenes must be >= 1 and start, seed >= 0, got num_scenes='
                              f'{num_scenes}, start={start}, seed={seed}')
+        if size < MIN_SIZE:
+            raise ValueError(f'size must be >= {MIN_SIZE}, got {size}')
         if split == 'pool' and with_label:
             raise ValueError("the 'pool' split is unlabelled: pass with_label=False, or use the "
                              "'train' split for labelled scenes")

@@ -23,10 +23,8 @@ when the source has none), as built by mmpretrain's ``ImageClassifier`` around
 :class:`~mmconvnextv2.models.ConvNeXtV2` and :class:`~mmconvnextv2.models.ConvNeXtV2ClsHead`.
 """
 import argparse
-import os
 import pickle
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -34,6 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 from mmconvnextv2.models.backbones.convnextv2 import ConvNeXtV2
+from mmconvnextv2.utils.checkpoint import save_checkpoint
 
 FORMATS = ('official', 'fcmae', 'timm', 'hf', 'mmpretrain', 'mmconvnextv2')
 TORCH_SUFFIXES = ('.pth', '.pt', '.bin')
@@ -481,39 +480,6 @@ def convert_state_dict(state_dict: StateDict, fmt: str = 'auto',
         notes.append('HF ConvNextV2 normalises the pooled features with config.layer_norm_eps '
                      '(1e-12 by default), ours with 1e-6: logits may differ by about 1e-6.')
     return ConversionResult(converted, fmt, name, depths, channels, unmatched, dropped, notes)
-
-
-def save_checkpoint(checkpoint: dict, dst: Union[str, Path]) -> None:
-    """Writes ``checkpoint`` to ``dst`` atomically: ``dst`` is either absent, old or complete.
-
-    The data goes to a temporary file in the destination directory, is flushed to disk, and then
-    replaces ``dst`` in one rename; on failure the temporary file is removed.
-    """
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its files are private (0600); this one gets the umask's permissions.
-    tmp = dst.parent / f'.{dst.name}.{secrets.token_hex(8)}.tmp'
-    try:
-        with open(tmp, 'xb') as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(dst.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Makes the rename durable; directories cannot be opened for this on Windows."""
-    if os.name != 'posix':
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def convert_checkpoint(src: Union[str, Path], dst: Union[str, Path], fmt: str = 'auto',

@@ -1,4 +1,4 @@
-"""Loading mmengine checkpoints under torch >= 2.6, where ``torch.load`` is weights-only.
+"""Saving checkpoints atomically, and loading mmengine's under torch >= 2.6 (weights-only).
 
 mmengine writes numpy arrays, numpy scalars and its own ``HistoryBuffer`` into a checkpoint's
 ``meta`` and ``message_hub`` entries, which the weights-only unpickler refuses. Rather than turn
@@ -8,12 +8,16 @@ weights-only loading off, the few types that mmengine itself writes are allow-li
 on. Allowing the builtin ``getattr`` would open every attribute of every allowed class to the file;
 instead a restricted stand-in is registered under that name, which resolves only those methods.
 """
+import os
 import pickle
-from typing import Any, List
+from pathlib import Path
+from typing import Any, List, Union
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+
+from .atomic_write import atomic_write
 
 
 def _numpy_checkpoint_types() -> List[type]:
@@ -48,3 +52,11 @@ def allow_mmengine_checkpoint_types() -> None:
     """
     torch.serialization.add_safe_globals([
         HistoryBuffer, *_numpy_checkpoint_types(), (_history_buffer_getattr, 'builtins.getattr')])
+
+
+def save_checkpoint(checkpoint: dict, path: Union[str, Path]) -> None:
+    """Writes ``checkpoint`` with ``torch.save``, atomically and durably (:func:`atomic_write`).
+
+    ``path`` then holds either its old content or the whole new checkpoint, never a part of it.
+    """
+    atomic_write(os.fspath(path), lambda file: torch.save(checkpoint, file))

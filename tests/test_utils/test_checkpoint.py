@@ -9,6 +9,7 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 import mmconvnextv2  # noqa: F401  (allow-lists mmengine's checkpoint types)
+from mmconvnextv2.utils.checkpoint import save_checkpoint
 
 
 class ToyModel(BaseModel):
@@ -83,3 +84,13 @@ def test_only_history_buffer_statistics_resolve_through_getattr(tmp_path):
     torch.save({'x': Sneaky()}, path)
     with pytest.raises(pickle.UnpicklingError, match='only the statistics methods'):
         torch.load(path, weights_only=True)
+
+
+def test_save_checkpoint_round_trips_and_leaves_only_the_file(tmp_path):
+    checkpoint = dict(state_dict={'w': torch.arange(6.0).reshape(2, 3)}, meta=dict(epoch=2))
+    path = tmp_path / 'out' / 'ckpt.pth'
+    save_checkpoint(checkpoint, path)
+    loaded = torch.load(path, weights_only=True)
+    assert loaded['meta'] == dict(epoch=2)
+    assert torch.equal(loaded['state_dict']['w'], checkpoint['state_dict']['w'])
+    assert [p.name for p in path.parent.iterdir()] == ['ckpt.pth']

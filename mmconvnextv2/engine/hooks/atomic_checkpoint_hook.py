@@ -1,32 +1,15 @@
-"""Checkpoints that are never half-written and a ``last_checkpoint`` that always names a whole one."""
+"""Checkpoints never half-written, and a ``last_checkpoint`` that always names a whole one."""
 import os
 import os.path as osp
-import tempfile
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
 from mmconvnextv2.registry import HOOKS
+from mmconvnextv2.utils import atomic_write_text, replace_durably
 
 PARTIAL_SUFFIX = '.partial'
-
-
-def _fsync_file(path: str) -> None:
-    """Flushes a written file to the disk, so a rename cannot expose unwritten data."""
-    with open(path, 'rb') as f:
-        os.fsync(f.fileno())
-
-
-def write_text_atomically(path: str, text: str) -> None:
-    """Writes ``text`` to a temporary file beside ``path``, then renames it over ``path``."""
-    handle, partial = tempfile.mkstemp(dir=osp.dirname(path) or '.',
-                                       prefix=osp.basename(path), suffix=PARTIAL_SUFFIX)
-    with os.fdopen(handle, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(partial, path)
 
 
 @HOOKS.register_module()
@@ -60,10 +43,8 @@ class AtomicCheckpointHook(CheckpointHook):
             meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
         if not is_main_process():
             return
-        partial = self.last_ckpt + PARTIAL_SUFFIX
-        _fsync_file(partial)
-        os.replace(partial, self.last_ckpt)
-        write_text_atomically(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        replace_durably(self.last_ckpt + PARTIAL_SUFFIX, self.last_ckpt)
+        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
         for stale in stale_steps:
             path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale))
             if osp.isfile(path):

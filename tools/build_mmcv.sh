@@ -40,6 +40,14 @@ if grep -q 'C++20 or later' "$torch_dir/include/torch/csrc/api/include/torch/all
     echo "build_mmcv: torch's headers need C++20; -std=c++17 patched to -std=c++20"
 fi
 
+if [[ "${FORCE_CUDA:-0}" == 1 ]]; then
+    # torch's CUDA headers include cusparse.h, cublas_v2.h and cusolverDn.h. torch's pip wheels
+    # bring them in site-packages/nvidia/*/include, which a toolkit of nvcc and the runtime alone
+    # lacks: searched after the toolkit's own include folder.
+    nvidia_includes="$(ls -d "$(dirname "$torch_dir")"/nvidia/*/include 2>/dev/null | paste -sd:)"
+    export CPATH="${CPATH:+$CPATH:}$nvidia_includes"
+fi
+
 mkdir -p "$out"
 (cd "$src" && MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
     "$python_bin" -m pip wheel -q --disable-pip-version-check --no-build-isolation --no-deps . \

@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mmconvnextv2.registry import MODELS
+from mmconvnextv2.utils.arch_settings import ARCH_SETTINGS, NUM_STAGES, resolve_arch
 from ..layers import GRN, DropPath, LayerNorm2d
 
 LAYER_DECAY_MODES = ('single', 'group')
@@ -111,17 +112,8 @@ class ConvNeXtV2(BaseBackbone):
             linears with zero bias, and ones/zeros for norms.
     """
 
-    arch_settings: Dict[str, Dict[str, List[int]]] = {
-        'atto': dict(depths=[2, 2, 6, 2], channels=[40, 80, 160, 320]),
-        'femto': dict(depths=[2, 2, 6, 2], channels=[48, 96, 192, 384]),
-        'pico': dict(depths=[2, 2, 6, 2], channels=[64, 128, 256, 512]),
-        'nano': dict(depths=[2, 2, 8, 2], channels=[80, 160, 320, 640]),
-        'tiny': dict(depths=[3, 3, 9, 3], channels=[96, 192, 384, 768]),
-        'base': dict(depths=[3, 3, 27, 3], channels=[128, 256, 512, 1024]),
-        'large': dict(depths=[3, 3, 27, 3], channels=[192, 384, 768, 1536]),
-        'huge': dict(depths=[3, 3, 27, 3], channels=[352, 704, 1408, 2816]),
-    }
-    num_stages = 4
+    arch_settings = ARCH_SETTINGS
+    num_stages = NUM_STAGES
 
     def __init__(self,
                  arch: Union[str, Dict[str, List[int]]] = 'tiny',
@@ -142,7 +134,7 @@ class ConvNeXtV2(BaseBackbone):
                 dict(type='Constant', layer=['LayerNorm', 'LayerNorm2d'], val=1.0, bias=0.0),
             ]
         super().__init__(init_cfg=init_cfg)
-        self.arch = self._resolve_arch(arch)
+        self.arch = resolve_arch(arch)
         self.depths: List[int] = self.arch['depths']
         self.channels: List[int] = self.arch['channels']
         self.out_indices = self._resolve_out_indices(out_indices)
@@ -176,21 +168,6 @@ class ConvNeXtV2(BaseBackbone):
 
         self.to(memory_format=self.memory_format)
         self._freeze_stages()
-
-    def _resolve_arch(self, arch: Union[str, Dict[str, List[int]]]) -> Dict[str, List[int]]:
-        if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise ValueError(f'Unknown ConvNeXtV2 arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_settings)} or pass a dict with depths and '
-                                 'channels.')
-            return self.arch_settings[arch]
-        if not isinstance(arch, dict) or set(arch) != {'depths', 'channels'}:
-            raise ValueError(f'A custom ConvNeXtV2 arch must be a dict with exactly the keys '
-                             f"'depths' and 'channels', got {arch!r}")
-        if len(arch['depths']) != self.num_stages or len(arch['channels']) != self.num_stages:
-            raise ValueError(f'A custom ConvNeXtV2 arch needs {self.num_stages} depths and '
-                             f'{self.num_stages} channels, got {arch!r}')
-        return {'depths': list(arch['depths']), 'channels': list(arch['channels'])}
 
     def _resolve_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
         indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)

@@ -15,19 +15,20 @@ from mmengine.logging import print_log
 from mmengine.model.weight_init import update_init_info
 from torch import nn
 
+from mmconvnextv2.converters import convert_state_dict
 from mmconvnextv2.registry import WEIGHT_INITIALIZERS
+from mmconvnextv2.utils.arch_settings import arch_name
+from mmconvnextv2.utils.checkpoint import load_source
 
 _BACKBONE = 'backbone.'
 # Prefixes of the FCMAE decoder in our checkpoints (official ones are dropped by the converter).
 _DECODER_PREFIXES = ('neck.',)
 
 
-def _size_name(depths: List[int], channels: List[int], arch_settings: Dict[str, dict]) -> str:
-    """``'atto'`` etc. for a known size, else the depths and channels spelled out."""
-    for name, setting in arch_settings.items():
-        if setting == dict(depths=list(depths), channels=list(channels)):
-            return f'{name} (depths {list(depths)}, channels {list(channels)})'
-    return f'custom size (depths {list(depths)}, channels {list(channels)})'
+def _size_name(depths: List[int], channels: List[int]) -> str:
+    """``'atto'`` etc. for a known size, else ``'custom size'``, with the depths and channels."""
+    name = arch_name(depths, channels) or 'custom size'
+    return f'{name} (depths {list(depths)}, channels {list(channels)})'
 
 
 @WEIGHT_INITIALIZERS.register_module(name='ConvNeXtV2Pretrained')
@@ -52,16 +53,12 @@ class ConvNeXtV2PretrainedInit:
                 (the message names both); or one that lacks backbone tensors.
             TypeError: ``module`` is not a ConvNeXt V2 backbone.
         """
-        # The converters import the backbone module; importing them at module level would be
-        # circular when mmconvnextv2.converters is imported first.
-        from mmconvnextv2.converters import convert_state_dict, load_source
-
         if not self.checkpoint:
             raise ValueError(
                 'ConvNeXtV2Pretrained needs a checkpoint: pass '
                 '--cfg-options model.backbone.init_cfg.checkpoint=PATH (an FCMAE or classifier '
                 'checkpoint), or train with a from-scratch config instead.')
-        for attribute in ('depths', 'channels', 'arch_settings'):
+        for attribute in ('depths', 'channels'):
             if not hasattr(module, attribute):
                 raise TypeError(f'ConvNeXtV2Pretrained initialises ConvNeXt V2 backbones; '
                                 f'{type(module).__name__} is not one. Put the init_cfg on the '
@@ -75,9 +72,8 @@ class ConvNeXtV2PretrainedInit:
         if (result.depths, result.channels) != (list(module.depths), list(module.channels)):
             raise ValueError(
                 f'{self.checkpoint} holds ConvNeXt V2-'
-                f'{_size_name(result.depths, result.channels, module.arch_settings)}, but the '
-                f'model is ConvNeXt V2-'
-                f'{_size_name(module.depths, module.channels, module.arch_settings)}. Use the '
+                f'{_size_name(result.depths, result.channels)}, but the model is ConvNeXt V2-'
+                f'{_size_name(module.depths, module.channels)}. Use the '
                 "config of the checkpoint's size, or a checkpoint of the model's size.")
         self._load(module, result.state_dict)
         self._report(result.dropped, result.unmatched, result.state_dict)

@@ -1,11 +1,13 @@
 """Smoke test of tools/analysis/benchmark_backbone.py on a tiny setting."""
-import importlib.util
 import json
+import runpy
+import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
+
+from mmconvnextv2.analysis.classifier_benchmark import MODEL_NAMES, build_ours, count_flops
 
 SCRIPT = Path(__file__).resolve().parents[2] / 'tools' / 'analysis' / 'benchmark_backbone.py'
 
@@ -14,25 +16,19 @@ SCRIPT = Path(__file__).resolve().parents[2] / 'tools' / 'analysis' / 'benchmark
 ATTO_FLOPS_224 = 2 * 0.55e9
 
 
-@pytest.fixture(scope='module')
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('benchmark_backbone', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_smoke_run_writes_positive_timings(bench, tmp_path):
+def test_smoke_run_writes_positive_timings(tmp_path, monkeypatch):
     out = tmp_path / 'bench.json'
-    bench.main(['--archs', 'atto', '--batch-size', '1', '--img-size', '64', '--repeats', '1',
-                '--warmup', '0', '--modes', 'infer', '--matmul-size', '256', '--max-foreign', '1',
-                '--out', str(out)])
+    monkeypatch.setattr(sys, 'argv', [
+        str(SCRIPT), '--archs', 'atto', '--batch-size', '1', '--img-size', '64', '--repeats', '1',
+        '--warmup', '0', '--modes', 'infer', '--matmul-size', '256', '--max-foreign', '1',
+        '--out', str(out)])
+    runpy.run_path(str(SCRIPT), run_name='__main__')
     payload = json.loads(out.read_text())
     assert payload['args']['archs'] == ['atto']
     assert payload['environment']['torch'] == torch.__version__
     assert payload['environment']['threads'] >= 1
     (record,) = payload['results']
-    for name in bench.MODEL_NAMES:
+    for name in MODEL_NAMES:
         (seconds,) = record['raw'][f'infer/{name}']['s']  # every sample is clean: one round
         assert seconds > 0
         assert record['summary'][f'infer/{name}']['median_ms'] > 0
@@ -44,7 +40,7 @@ def test_smoke_run_writes_positive_timings(bench, tmp_path):
     assert 'timm/ours' in payload['table']
 
 
-def test_atto_flops_match_paper(bench):
-    model = bench.build_ours('atto', channels_last=False)
-    flops = bench.count_flops(model, torch.randn(1, 3, 224, 224))
+def test_atto_flops_match_paper():
+    model = build_ours('atto', channels_last=False)
+    flops = count_flops(model, torch.randn(1, 3, 224, 224))
     assert flops == pytest.approx(ATTO_FLOPS_224, rel=0.05)

@@ -1,29 +1,37 @@
-import importlib.util
+"""The activation memory that tools/analysis/benchmark_fcmae.py reports, and the tool itself."""
+import json
 import os.path as osp
+import runpy
+import sys
 
 import torch
 
+from mmconvnextv2.analysis.encoder_benchmark import build_encoders, saved_activation_bytes
 from mmconvnextv2.models.utils import random_patch_mask
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_fcmae', osp.join(REPO, 'tools/analysis/benchmark_fcmae.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = osp.join(REPO, 'tools/analysis/benchmark_fcmae.py')
+SMALL = dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32])
 
 
 def test_gather_saves_less_activation_memory_than_dense_emulation():
-    tool = load_tool()
-    arch = dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32])
-    models = tool.build_models(arch, ['dense', 'gather'], torch.device('cpu'))
+    models = build_encoders(SMALL, ['dense', 'gather'], torch.device('cpu'))
     images = torch.randn(2, 3, 128, 128)
     mask = random_patch_mask(2, (4, 4), 0.75, generator=torch.Generator().manual_seed(0))
-    memory = {name: tool.saved_activation_bytes(model, images, mask)
-              for name, model in models.items()}
+    memory = {name: saved_activation_bytes(model, images, mask) for name, model in models.items()}
     # The image tensor alone is 393 kB; every backend saves at least the stem's input.
     assert all(value > images.numel() * 4 for value in memory.values())
     assert memory['gather'] < 0.75 * memory['dense']
+
+
+def test_smoke_run_writes_the_summary_of_each_model(tmp_path, monkeypatch):
+    out = tmp_path / 'bench.json'
+    monkeypatch.setattr(sys, 'argv', [
+        SCRIPT, '--archs', 'atto', '--ratios', '0.75', '--backends', 'gather', '--batch-size', '1',
+        '--img-size', '64', '--repeats', '2', '--warmup', '0', '--out', str(out)])
+    runpy.run_path(SCRIPT, run_name='__main__')
+    results = json.loads(out.read_text())['results']['atto@0.75']
+    assert set(results) == {'gather', 'full'}
+    for row in results.values():
+        assert row['n'] == row['n_all'] == 2 and row['q1_ms'] <= row['median_ms'] <= row['q3_ms']
+        assert row['activation_mb'] > 0

@@ -21,12 +21,13 @@ round-robin and with the model order rotated from round to round, so that drift 
 processes use during each timed call is read from ``/proc`` (the "foreign load", a fraction of all
 cores); a sample is clean when it is at most ``--max-foreign``, and rounds go on until every step
 has ``--repeats`` clean samples (or ``--max-rounds`` is reached). Statistics use the clean samples;
-all samples are kept in the JSON. A 2048x2048 fp32 ``torch.mm`` is timed in the
-same rotation; its median throughput is the "matmul roof" against which the inference throughput of
-every model is reported. Model FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode`
-on one eval forward: 2 FLOPs per multiply-add of the convolutions and matrix products only
-(elementwise work such as GELU, LayerNorm and GRN is not counted), so ConvNeXt V2-Atto at 224x224
-counts ~1.1 GFLOPs per image, the paper's 0.55 G multiply-adds.
+all samples are kept in the JSON (the harness is :mod:`mmconvnextv2.analysis.timing`). A
+2048x2048 fp32 ``torch.mm`` is timed in the same rotation; its median throughput is the "matmul
+roof" against which the inference throughput of every model is reported. Model FLOPs are counted
+by :class:`torch.utils.flop_counter.FlopCounterMode` on one eval forward: 2 FLOPs per multiply-add
+of the convolutions and matrix products only (elementwise work such as GELU, LayerNorm and GRN is
+not counted), so ConvNeXt V2-Atto at 224x224 counts ~1.1 GFLOPs per image, the paper's 0.55 G
+multiply-adds.
 
 Examples::
 
@@ -48,40 +49,22 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
-MODEL_NAMES = ('ours', 'timm', 'mmpretrain')
+from mmconvnextv2.analysis.classifier_benchmark import (MODEL_NAMES, build_classifiers, count_flops,
+                                                        count_parameters, make_infer_step,
+                                                        make_input, make_matmul_step,
+                                                        make_optimizer, make_train_step,
+                                                        matmul_gflops)
+from mmconvnextv2.analysis.timing import Step, run_repeats, summarize, time_call
+
 MODES = ('infer', 'train')
 MATMUL = 'matmul'
-NUM_CLASSES = 1000
-
-# A step of the benchmark: runs one iteration of a model (or of the matmul) and returns nothing.
-Step = Callable[[], None]
-
-
-class BackboneClassifier(nn.Module):
-    """An OpenMMLab backbone returning a tuple of pooled (N, C) features, plus a linear head.
-
-    Args:
-        backbone: Module whose last output is a pooled and normalised (N, C) tensor.
-        channels: C, the width of that output.
-        num_classes: Number of logits.
-    """
-
-    def __init__(self, backbone: nn.Module, channels: int, num_classes: int = NUM_CLASSES) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.head = nn.Linear(channels, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x)[-1])
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -189,82 +172,6 @@ def load_average() -> Optional[Tuple[float, float, float]]:
         return None
 
 
-def build_ours(arch: str, channels_last: bool) -> nn.Module:
-    """Our ConvNeXtV2 backbone with a linear 1000-class head."""
-    from mmconvnextv2.models import ConvNeXtV2
-    backbone = ConvNeXtV2(arch=arch, channels_last=channels_last)
-    return BackboneClassifier(backbone, backbone.channels[-1])
-
-
-def build_timm(arch: str, channels_last: bool) -> nn.Module:
-    """timm's ``convnextv2_<arch>`` with random weights, a 1000-class head and no drop path."""
-    import timm
-    return timm.create_model(f'convnextv2_{arch}', pretrained=False, num_classes=NUM_CLASSES,
-                             drop_path_rate=0.0)
-
-
-def build_mmpretrain(arch: str, channels_last: bool) -> nn.Module:
-    """mmpretrain's ConvNeXt configured as V2 (GRN, no layer scale) with a linear head."""
-    from mmpretrain.models.backbones import ConvNeXt
-    backbone = ConvNeXt(arch=arch, use_grn=True, layer_scale_init_value=0.0,
-                        linear_pw_conv=True)
-    return BackboneClassifier(backbone, backbone.channels[-1])
-
-
-BUILDERS: Dict[str, Callable[[str, bool], nn.Module]] = dict(
-    ours=build_ours, timm=build_timm, mmpretrain=build_mmpretrain)
-
-
-def build_models(arch: str, channels_last: bool, seed: int) -> Dict[str, nn.Module]:
-    """The three classifiers of one size, each built from the same seed.
-
-    Args:
-        arch: ConvNeXt V2 size.
-        channels_last: Convert parameters to ``torch.channels_last`` (and build ours with it).
-        seed: Random seed set before building each model.
-
-    Returns:
-        The models by name, in :data:`MODEL_NAMES` order.
-    """
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    models = {}
-    for name in MODEL_NAMES:
-        torch.manual_seed(seed)
-        models[name] = BUILDERS[name](arch, channels_last).to(memory_format=memory_format)
-    return models
-
-
-def make_input(batch_size: int, img_size: int, channels_last: bool, seed: int) -> torch.Tensor:
-    """A random fp32 image batch in the requested memory format."""
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch_size, 3, img_size, img_size, generator=generator)
-    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-
-
-def count_flops(model: nn.Module, x: torch.Tensor) -> int:
-    """FLOPs of one eval forward as counted by :class:`FlopCounterMode`.
-
-    Only convolutions and matrix products are counted, 2 FLOPs per multiply-add.
-
-    Args:
-        model: The model; it is put in eval mode.
-        x: Its input.
-
-    Returns:
-        The total FLOP count for the whole batch.
-    """
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(x)
-    return int(counter.get_total_flops())
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters of a model."""
-    return sum(p.numel() for p in model.parameters())
-
-
 def configure_inductor(freezing: bool) -> None:
     """Sets inductor's ``freezing`` option, which only affects graphs compiled without grad."""
     import torch._inductor.config as inductor_config
@@ -274,106 +181,6 @@ def configure_inductor(freezing: bool) -> None:
 def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
     """``torch.compile`` (inductor) the model if ``enabled``, else return it unchanged."""
     return torch.compile(model, backend='inductor') if enabled else model
-
-
-def make_infer_step(model: nn.Module, x: torch.Tensor) -> Step:
-    """A step running one eval forward under :func:`torch.inference_mode`."""
-
-    def step() -> None:
-        model.eval()
-        with torch.inference_mode():
-            model(x)
-
-    return step
-
-
-def make_train_step(model: nn.Module, x: torch.Tensor,
-                    optimizer: Optional[torch.optim.Optimizer]) -> Step:
-    """A step running forward, a mean loss, backward, an optional optimizer step and zero_grad."""
-
-    def step() -> None:
-        model.train()
-        loss = model(x).float().mean()
-        loss.backward()
-        if optimizer is not None:
-            optimizer.step()
-        model.zero_grad(set_to_none=True)
-
-    return step
-
-
-def make_optimizer(model: nn.Module, kind: str) -> Optional[torch.optim.Optimizer]:
-    """The optimizer added to the training step (``None`` for ``'none'``)."""
-    if kind == 'none':
-        return None
-    return torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.05, foreach=True)
-
-
-def make_matmul_step(size: int, seed: int) -> Step:
-    """A step computing one fp32 ``size x size`` matrix product into a preallocated output."""
-    generator = torch.Generator().manual_seed(seed)
-    a = torch.randn(size, size, generator=generator)
-    b = torch.randn(size, size, generator=generator)
-    out = torch.empty(size, size)
-
-    def step() -> None:
-        torch.mm(a, b, out=out)
-
-    return step
-
-
-def cpu_snapshot() -> Optional[Tuple[int, int]]:
-    """Busy CPU ticks of the whole machine and of this process, from ``/proc`` (Linux only).
-
-    The machine's busy ticks are user, nice, system, irq, softirq and steal time of all CPUs (steal
-    counts because the hypervisor then runs someone else on our cores).
-
-    Returns:
-        ``(machine_ticks, own_ticks)``, or ``None`` where ``/proc`` cannot be read.
-    """
-    try:
-        with open('/proc/stat') as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]
-        with open('/proc/self/stat') as f:
-            fields = f.read().rsplit(')', 1)[1].split()
-    except (OSError, ValueError):
-        return None
-    machine = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
-    own = int(fields[11]) + int(fields[12])  # utime and stime of all threads (fields 14 and 15)
-    return machine, own
-
-
-def foreign_load(before: Optional[Tuple[int, int]], after: Optional[Tuple[int, int]],
-                 seconds: float) -> Optional[float]:
-    """Fraction of the machine's CPU time used by other processes over an interval.
-
-    Args:
-        before: :func:`cpu_snapshot` at the start of the interval.
-        after: :func:`cpu_snapshot` at its end.
-        seconds: Length of the interval.
-
-    Returns:
-        0 for an otherwise idle machine, 0.5 when others kept half of the cores busy (the
-        resolution is one clock tick, usually 10 ms); ``None`` without ``/proc``.
-    """
-    if before is None or after is None or seconds <= 0:
-        return None
-    foreign_ticks = (after[0] - before[0]) - (after[1] - before[1])
-    capacity = seconds * os.sysconf('SC_CLK_TCK') * (os.cpu_count() or 1)
-    return max(0.0, foreign_ticks / capacity)
-
-
-def time_call(step: Step) -> Tuple[float, Optional[float]]:
-    """Runs ``step`` once.
-
-    Returns:
-        The seconds it took and the :func:`foreign_load` meanwhile.
-    """
-    before = cpu_snapshot()
-    start = time.perf_counter()
-    step()
-    seconds = time.perf_counter() - start
-    return seconds, foreign_load(before, cpu_snapshot(), seconds)
 
 
 def make_steps(models: Dict[str, nn.Module], x: torch.Tensor,
@@ -420,101 +227,6 @@ def warm_up(steps: Dict[Tuple[str, str], Step], iterations: int) -> None:
         log(f'  warm-up {i + 1}/{iterations}')
 
 
-def rotated(keys: List[Tuple[str, str]], shift: int) -> List[Tuple[str, str]]:
-    """``keys`` rotated left by ``shift`` (modulo their number)."""
-    shift %= len(keys)
-    return keys[shift:] + keys[:shift]
-
-
-def is_clean(foreign: Optional[float], max_foreign: float) -> bool:
-    """Whether a sample was taken with other processes below ``max_foreign`` of the machine.
-
-    Every sample is clean where the load is unknown or ``max_foreign`` is 1 or more.
-    """
-    return foreign is None or max_foreign >= 1 or foreign <= max_foreign
-
-
-def run_round(steps: Dict[Tuple[str, str], Step], samples: Dict[str, Dict[str, list]],
-              wanted: Callable[[str], bool], shift: int) -> None:
-    """Times each wanted step once, mode by mode, in an order rotated by ``shift``.
-
-    Modes stay grouped (all infer steps, then all train steps) so that the switch between eval and
-    train does not happen between every two calls.
-    """
-    modes = list(dict.fromkeys(mode for mode, _ in steps))
-    for mode in modes:
-        for key in rotated([k for k in steps if k[0] == mode], shift):
-            name = f'{key[0]}/{key[1]}'
-            if wanted(name):
-                seconds, foreign = time_call(steps[key])
-                samples[name]['s'].append(seconds)
-                samples[name]['foreign'].append(foreign)
-
-
-def run_repeats(steps: Dict[Tuple[str, str], Step], repeats: int, max_foreign: float,
-                max_rounds: int) -> Dict[str, Dict[str, list]]:
-    """Times every step round-robin until it has ``repeats`` clean samples.
-
-    A sample is clean when other processes used at most ``max_foreign`` of the machine's CPU time
-    while it ran (:func:`foreign_load`). Rounds go on, each timing only the steps that still lack
-    clean samples, until all have ``repeats`` of them or ``max_rounds`` rounds were run. The order
-    of the models (and the matmul) rotates by one each round.
-
-    Args:
-        steps: Steps keyed by ``(mode, name)``.
-        repeats: Clean samples wanted per step.
-        max_foreign: Largest foreign load of a clean sample.
-        max_rounds: Upper bound on the number of rounds (at least ``repeats`` are run).
-
-    Returns:
-        For each ``'mode/name'``, the seconds (``'s'``) and foreign loads (``'foreign'``) of all
-        samples, clean or not.
-    """
-    samples = {f'{mode}/{name}': dict(s=[], foreign=[]) for mode, name in steps}
-
-    def clean_count(name: str) -> int:
-        return sum(is_clean(f, max_foreign) for f in samples[name]['foreign'])
-
-    start = time.perf_counter()
-    for r in range(max(repeats, max_rounds)):
-        run_round(steps, samples, lambda name: clean_count(name) < repeats, r)
-        done = min(clean_count(name) for name in samples)
-        if (r + 1) % max(1, repeats // 10) == 0 or done >= repeats:
-            log(f'  round {r + 1}: {done}/{repeats} clean samples for every step '
-                f'({time.perf_counter() - start:.0f} s)')
-        if done >= repeats:
-            break
-    return samples
-
-
-def summarize(seconds: Sequence[float], foreign: Sequence[Optional[float]],
-              max_foreign: float) -> Dict[str, float]:
-    """Statistics in milliseconds of the clean samples (of all samples if none is clean).
-
-    Args:
-        seconds: Durations of all samples.
-        foreign: Their foreign loads (:func:`foreign_load`).
-        max_foreign: Largest foreign load of a clean sample.
-
-    Returns:
-        Median, quartiles, IQR, minimum and maximum in ms, the number of samples used (``n``), of
-        all samples (``n_all``) and whether only clean ones were used (``clean``).
-    """
-    clean = [s for s, f in zip(seconds, foreign) if is_clean(f, max_foreign)]
-    ms = sorted(1e3 * s for s in (clean or seconds))
-    if len(ms) >= 2:
-        q1, _, q3 = statistics.quantiles(ms, n=4, method='inclusive')
-    else:
-        q1 = q3 = ms[0]
-    return dict(median_ms=statistics.median(ms), q1_ms=q1, q3_ms=q3, iqr_ms=q3 - q1,
-                min_ms=ms[0], max_ms=ms[-1], n=len(ms), n_all=len(seconds), clean=bool(clean))
-
-
-def matmul_gflops(size: int, seconds: float) -> float:
-    """GFLOP/s of a ``size``-square matmul (``2 size^3`` FLOPs) taking ``seconds``."""
-    return 2 * size ** 3 / seconds / 1e9
-
-
 def benchmark_arch(arch: str, args: argparse.Namespace) -> Dict[str, object]:
     """Builds, (compiles,) warms up and times the three models of one size.
 
@@ -527,7 +239,7 @@ def benchmark_arch(arch: str, args: argparse.Namespace) -> Dict[str, object]:
         summaries.
     """
     log(f'{arch}: building models')
-    models = build_models(arch, args.channels_last, args.seed)
+    models = build_classifiers(arch, args.channels_last, args.seed)
     x = make_input(args.batch_size, args.img_size, args.channels_last, args.seed)
     params = {name: count_parameters(m) for name, m in models.items()}
     flops = {name: count_flops(m, x) for name, m in models.items()}
@@ -540,7 +252,8 @@ def benchmark_arch(arch: str, args: argparse.Namespace) -> Dict[str, object]:
     warm_up(steps, args.warmup)
     log(f'{arch}: timing {args.repeats} clean repeats (foreign load <= {args.max_foreign})')
     load_before = load_average()
-    raw = run_repeats(steps, args.repeats, args.max_foreign, args.max_rounds)
+    raw = run_repeats(steps, args.repeats, args.max_foreign, args.max_rounds,
+                      progress=lambda line: log(f'  {line}'))
     summary = {key: summarize(r['s'], r['foreign'], args.max_foreign) for key, r in raw.items()}
     return dict(arch=arch, params=params, flops=flops, first_call_s=first, load_before=load_before,
                 load_after=load_average(), raw=raw, summary=summary)
@@ -563,7 +276,8 @@ def add_derived(record: Dict[str, object], args: argparse.Namespace) -> None:
     for mode in args.modes:
         ours = summary[f'{mode}/ours']['median_ms']
         for name in MODEL_NAMES[1:]:
-            record['ratio_vs_ours'][f'{mode}/{name}'] = summary[f'{mode}/{name}']['median_ms'] / ours
+            median = summary[f'{mode}/{name}']['median_ms']
+            record['ratio_vs_ours'][f'{mode}/{name}'] = median / ours
     if 'infer' in args.modes:
         for name in MODEL_NAMES:
             gflops = record['flops'][name] / (summary[f'infer/{name}']['median_ms'] / 1e3) / 1e9
@@ -575,7 +289,8 @@ def clean_fraction(record: Dict[str, object], mode: str) -> str:
     """``'clean/all'`` samples of the model of one mode with the fewest clean samples."""
     stats = [record['summary'][f'{mode}/{name}'] for name in MODEL_NAMES]
     worst = min(stats, key=lambda s: (s['clean'], s['n']))
-    return f'{worst["n"] if worst["clean"] else 0}/{worst["n_all"]}' + ('' if worst['clean'] else '*')
+    used = worst['n'] if worst['clean'] else 0
+    return f'{used}/{worst["n_all"]}' + ('' if worst['clean'] else '*')
 
 
 def compile_label(args: argparse.Namespace) -> str:
@@ -610,14 +325,16 @@ def format_table(records: List[Dict[str, object]], args: argparse.Namespace) -> 
             ratios = rec['ratio_vs_ours']
             roof = ''
             if mode == 'infer':
-                roof = ' / '.join(f'{100 * rec["infer_roof_fraction"][n]:5.1f}' for n in MODEL_NAMES)
+                roof = ' / '.join(f'{100 * rec["infer_roof_fraction"][n]:5.1f}'
+                                  for n in MODEL_NAMES)
             lines.append(f'{rec["arch"]:<6} {mode:<5} | {cells[0]:>15} {cells[1]:>15} '
                          f'{cells[2]:>15} | {ratios[f"{mode}/timm"]:9.3f} '
                          f'{ratios[f"{mode}/mmpretrain"]:10.3f} | {roof:>31} | '
                          f'{clean_fraction(rec, mode):>7}')
     lines.append('-' * len(header))
     for rec in records:
-        gflops = ', '.join(f'{n} {rec["flops"][n] / 1e9 / args.batch_size:.3f}' for n in MODEL_NAMES)
+        gflops = ', '.join(f'{n} {rec["flops"][n] / 1e9 / args.batch_size:.3f}'
+                           for n in MODEL_NAMES)
         lines.append(f'{rec["arch"]}: matmul roof {rec["matmul_gflops"]:.1f} GFLOP/s '
                      f'({args.matmul_size}^2 fp32 mm); GFLOPs per image (FlopCounterMode, 2/MAC): '
                      f'{gflops}')

@@ -8,11 +8,12 @@ For each arch and mask ratio, one training step of the encoder (forward on the m
   without sparsity),
 
 in one process, interleaved (each repeat runs every model once, order rotated) after warm-up; the
-median and interquartile range are reported. The masks are redrawn every repeat, the same for all
-backends. Memory is the size of the tensors autograd saves for backward (counted once per storage
-through ``torch.autograd.graph.saved_tensors_hooks``): the activation memory of the step, which is
-what sparsity saves. On CUDA (``--device cuda``) the allocator's peak during the step, above the
-memory held before it, is reported too; CPU has no such counter.
+median and interquartile range are reported (:mod:`mmconvnextv2.analysis.timing`). The masks are
+redrawn every repeat, the same for all backends. Memory is the size of the tensors autograd saves
+for backward (counted once per storage through ``torch.autograd.graph.saved_tensors_hooks``): the
+activation memory of the step, which is what sparsity saves. On CUDA (``--device cuda``) the
+allocator's peak during the step, above the memory held before it, is reported too; CPU has no
+such counter.
 
 Examples::
 
@@ -23,17 +24,17 @@ Examples::
 import argparse
 import json
 import platform
-import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import torch
 from mmengine.logging import MMLogger
 
-from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.analysis.encoder_benchmark import (build_encoders, cuda_peak_step_bytes,
+                                                     saved_activation_bytes, train_step)
+from mmconvnextv2.analysis.timing import rotated, summarize, time_call
+from mmconvnextv2.models import SPARSE_BACKENDS
 from mmconvnextv2.models.utils import random_patch_mask
-
-FULL = 'full'
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,74 +53,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def build_models(arch: str, backends: List[str],
-                 device: torch.device) -> Dict[str, torch.nn.Module]:
-    torch.manual_seed(0)
-    reference = ConvNeXtV2(arch=arch, with_out_norms=False, gap_before_final_norm=False)
-    reference.init_weights()
-    models: Dict[str, torch.nn.Module] = {}
-    for backend in backends:
-        models[backend] = SparseConvNeXtV2(arch=arch, sparse_backend=backend)
-        models[backend].load_state_dict(reference.state_dict())
-    models[FULL] = reference
-    return {name: model.to(device) for name, model in models.items()}
-
-
-def step_loss(model: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The encoder's forward (the full model ignores the mask) and a loss on its outputs."""
-    outs = model(images, mask) if isinstance(model, SparseConvNeXtV2) else model(images)
-    return sum(out.square().mean() for out in outs)
-
-
-def train_step(model: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor) -> None:
-    step_loss(model, images, mask).backward()
-    model.zero_grad(set_to_none=True)
-
-
-def saved_activation_bytes(model: torch.nn.Module, images: torch.Tensor,
-                           mask: torch.Tensor) -> int:
-    """Bytes of the distinct storages autograd keeps for the backward of one step."""
-    storages: Dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        loss = step_loss(model, images, mask)
-    loss.backward()
-    model.zero_grad(set_to_none=True)
-    return sum(storages.values())
-
-
-def timed(step: Callable[[], None], device: torch.device) -> float:
-    """Wall time of ``step``; on CUDA, with the queued kernels finished on both sides."""
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    step()
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
-
-def cuda_peak_step_bytes(step: Callable[[], None], device: torch.device) -> int:
-    """Peak allocated memory during ``step`` above what was allocated before it."""
-    torch.cuda.synchronize(device)
-    before = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    step()
-    torch.cuda.synchronize(device)
-    return torch.cuda.max_memory_allocated(device) - before
-
-
-def summarise(times: List[float]) -> Dict[str, float]:
-    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return {'median_ms': 1e3 * statistics.median(times), 'iqr_ms': 1e3 * (quartiles[2] -
-                                                                          quartiles[0])}
-
-
 def benchmark(arch: str, ratio: float, args: argparse.Namespace,
               models: Dict[str, torch.nn.Module]) -> Dict[str, Dict[str, float]]:
     device = torch.device(args.device)
@@ -131,9 +64,8 @@ def benchmark(arch: str, ratio: float, args: argparse.Namespace,
     for repeat in range(args.warmup + args.repeats):
         mask = random_patch_mask(args.batch_size, (grid, grid), ratio,
                                  generator=generator).to(device)
-        order = names[repeat % len(names):] + names[:repeat % len(names)]
-        for name in order:
-            elapsed = timed(lambda: train_step(models[name], images, mask), device)
+        for name in rotated(names, repeat):
+            elapsed, _ = time_call(lambda: train_step(models[name], images, mask), device)
             if repeat >= args.warmup:
                 times[name].append(elapsed)
         print(f'[{time.strftime("%H:%M:%S")}] {arch} ratio {ratio}: repeat {repeat + 1}/'
@@ -141,7 +73,7 @@ def benchmark(arch: str, ratio: float, args: argparse.Namespace,
     mask = random_patch_mask(args.batch_size, (grid, grid), ratio, generator=generator).to(device)
     results = {}
     for name in names:
-        results[name] = summarise(times[name])
+        results[name] = summarize(times[name])
         results[name]['activation_mb'] = saved_activation_bytes(models[name], images, mask) / 2**20
         if device.type == 'cuda':
             results[name]['peak_mb'] = cuda_peak_step_bytes(
@@ -172,7 +104,7 @@ def main() -> None:
     report = {'args': vars(args), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
               'machine': machine, 'results': {}}
     for arch in args.archs:
-        models = build_models(arch, args.backends, device)
+        models = build_encoders(arch, args.backends, device)
         for ratio in args.ratios:
             results = benchmark(arch, ratio, args, models)
             report['results'][f'{arch}@{ratio}'] = results

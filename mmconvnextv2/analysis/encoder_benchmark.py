@@ -1,0 +1,70 @@
+"""The FCMAE encoder's sparse backends and the dense backbone, set up to be timed and measured.
+
+Used by ``tools/analysis/benchmark_fcmae.py``; the timing itself is :mod:`.timing`.
+"""
+from typing import Callable
+
+import torch
+
+from mmconvnextv2.models import ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.utils.arch_settings import Arch
+
+# The dense backbone on the whole image, no mask: the cost FCMAE would have without sparsity.
+FULL = 'full'
+
+
+def build_encoders(arch: Arch, backends: list[str],
+                   device: torch.device) -> dict[str, torch.nn.Module]:
+    """A :class:`SparseConvNeXtV2` per backend and the dense backbone (:data:`FULL`).
+
+    All hold the same weights, initialised from seed 0.
+    """
+    torch.manual_seed(0)
+    reference = ConvNeXtV2(arch=arch, with_out_norms=False, gap_before_final_norm=False)
+    reference.init_weights()
+    models: dict[str, torch.nn.Module] = {}
+    for backend in backends:
+        models[backend] = SparseConvNeXtV2(arch=arch, sparse_backend=backend)
+        models[backend].load_state_dict(reference.state_dict())
+    models[FULL] = reference
+    return {name: model.to(device) for name, model in models.items()}
+
+
+def encoder_loss(model: torch.nn.Module, images: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor:
+    """The encoder's forward (the full model ignores the mask) and a loss on its outputs."""
+    outs = model(images, mask) if isinstance(model, SparseConvNeXtV2) else model(images)
+    return sum(out.square().mean() for out in outs)
+
+
+def train_step(model: torch.nn.Module, images: torch.Tensor, mask: torch.Tensor) -> None:
+    """Forward, :func:`encoder_loss` and backward; the gradients are dropped."""
+    encoder_loss(model, images, mask).backward()
+    model.zero_grad(set_to_none=True)
+
+
+def saved_activation_bytes(model: torch.nn.Module, images: torch.Tensor,
+                           mask: torch.Tensor) -> int:
+    """Bytes of the distinct storages autograd keeps for the backward of one step."""
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = encoder_loss(model, images, mask)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    return sum(storages.values())
+
+
+def cuda_peak_step_bytes(step: Callable[[], None], device: torch.device) -> int:
+    """Peak allocated memory during ``step`` above what was allocated before it."""
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before

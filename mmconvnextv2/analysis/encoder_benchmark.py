@@ -7,7 +7,9 @@ from typing import Callable
 import torch
 
 from mmconvnextv2.models import ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.models.utils import random_patch_mask
 from mmconvnextv2.utils.arch_settings import Arch
+from .timing import rotated, summarize, time_call
 
 # The dense backbone on the whole image, no mask: the cost FCMAE would have without sparsity.
 FULL = 'full'
@@ -68,3 +70,49 @@ def cuda_peak_step_bytes(step: Callable[[], None], device: torch.device) -> int:
     step()
     torch.cuda.synchronize(device)
     return torch.cuda.max_memory_allocated(device) - before
+
+
+def time_encoders(models: dict[str, torch.nn.Module], ratio: float, batch_size: int,
+                  img_size: int, warmup: int, repeats: int, device: torch.device,
+                  progress: Callable[[str], None] | None = None) -> dict[str, dict[str, float]]:
+    """Times a training step of each encoder, interleaved, and measures its memory.
+
+    Every repeat draws a new mask (seed 0 onwards), the same for all models, and runs each model
+    once in an order rotated from repeat to repeat; the first ``warmup`` repeats are not timed.
+
+    Args:
+        models: Encoders by name (:func:`build_encoders`), on ``device``.
+        ratio: Fraction of the 32x32 patches masked.
+        batch_size: Images per step.
+        img_size: Side of the square images, a multiple of 32.
+        warmup: Untimed repeats first.
+        repeats: Timed repeats.
+        device: Where the models run; on CUDA, the allocator's peak is measured too.
+        progress: Called with a line after each repeat.
+
+    Returns:
+        Per model the :func:`~.timing.summarize` of its steps, plus ``activation_mb``
+        (:func:`saved_activation_bytes`) and, on CUDA, ``peak_mb`` (:func:`cuda_peak_step_bytes`).
+    """
+    grid = img_size // 32
+    images = torch.randn(batch_size, 3, img_size, img_size, device=device)
+    generator = torch.Generator().manual_seed(0)
+    names = list(models)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(warmup + repeats):
+        mask = random_patch_mask(batch_size, (grid, grid), ratio, generator=generator).to(device)
+        for name in rotated(names, repeat):
+            seconds, _ = time_call(lambda: train_step(models[name], images, mask), device)
+            if repeat >= warmup:
+                times[name].append(seconds)
+        if progress:
+            progress(f'repeat {repeat + 1}/{warmup + repeats}')
+    mask = random_patch_mask(batch_size, (grid, grid), ratio, generator=generator).to(device)
+    results = {}
+    for name, model in models.items():
+        results[name] = summarize(times[name])
+        results[name]['activation_mb'] = saved_activation_bytes(model, images, mask) / 2**20
+        if device.type == 'cuda':
+            results[name]['peak_mb'] = cuda_peak_step_bytes(
+                lambda: train_step(model, images, mask), device) / 2**20
+    return results

@@ -10,7 +10,8 @@ table rows each:
 * ``sparse-equivalence``: each FCMAE sparse-encoder backend on the device against the ``dense``
   backend on the CPU, float32 with TF32 off, outputs and gradients;
 * ``fcmae``: one encoder training step per backend at mask ratio 0.6, time and memory
-  (``tools/analysis/benchmark_fcmae.py``'s functions);
+  (:func:`~mmconvnextv2.analysis.encoder_benchmark.time_encoders`, as
+  ``tools/analysis/benchmark_fcmae.py``);
 * ``finetune-amp``: training steps of the shapes fine-tuning recipe's classifier under the mixed
   precision ``tools/train.py --amp`` picks (float16 with dynamic loss scaling on CUDA, bfloat16
   on the CPU): every loss finite;
@@ -21,7 +22,6 @@ A row is ``ok`` when its numbers are finite and within their limits, ``fail`` ot
 (with the reason) where the device cannot run it, and ``error`` (with the exception) when it
 raised; one row's error does not stop the others.
 """
-import argparse
 import importlib.util
 import math
 import os.path as osp
@@ -39,6 +39,9 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from torch import nn
 
+from mmconvnextv2.analysis.classifier_benchmark import build_timm
+from mmconvnextv2.analysis.encoder_benchmark import FULL, build_encoders, time_encoders
+from mmconvnextv2.analysis.timing import summarize, time_call
 from mmconvnextv2.converters import convert_state_dict
 from mmconvnextv2.datasets import ensure_shapes_dataset
 from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
@@ -52,6 +55,8 @@ FINETUNE_CONFIG = osp.join(REPO, 'configs/convnextv2/convnextv2-atto_fcmae-ft_sh
 STAGES = ('backbone', 'sparse-equivalence', 'fcmae', 'finetune-amp', 'mask-rcnn', 'upernet')
 OK, FAIL, SKIP, ERROR = 'ok', 'fail', 'skip', 'error'
 MASK_RATIO = 0.6
+# What the fcmae rows show of each encoder's timing and memory.
+FCMAE_METRICS = ('median_ms', 'iqr_ms', 'activation_mb', 'peak_mb')
 # Unit roundoff of each compute dtype.
 ROUNDOFF = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
 # Error limits relative to the reference's largest magnitude. float32: the reductions of these
@@ -277,10 +282,8 @@ def gradients(params: nn.Module) -> dict[str, torch.Tensor]:
 
 def check_backbone(device: torch.device, sizes: CheckSizes) -> list[CheckRow]:
     """Our classifier against timm's, eager and compiled, in float32 and under autocast."""
-    bench_fcmae = load_tool('tools/analysis/benchmark_fcmae.py')
-    bench_backbone = load_tool('tools/analysis/benchmark_backbone.py')
     torch.manual_seed(0)
-    reference = randomise_(bench_backbone.build_timm(sizes.arch, channels_last=False), seed=0)
+    reference = randomise_(build_timm(sizes.arch, channels_last=False), seed=0)
     ours = our_classifier(sizes.arch)
     ours.load_state_dict(convert_state_dict(reference.state_dict(), arch=sizes.arch).state_dict)
     reference, ours = reference.to(device).train(), ours.to(device).train()
@@ -306,14 +309,14 @@ def check_backbone(device: torch.device, sizes: CheckSizes) -> list[CheckRow]:
                 rows.append(CheckRow('backbone', case, SKIP, note=reason))
                 continue
             rows.append(_backbone_row(case, model, ours, reference, images, labels, dtype,
-                                      (ref_logits, ref_grads), sizes, bench_fcmae, device))
+                                      (ref_logits, ref_grads), sizes, device))
     return rows
 
 
 def _backbone_row(case: str, model: Callable, ours: nn.Module, reference: nn.Module,
                   images: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype,
                   truth: tuple[torch.Tensor, dict[str, torch.Tensor]], sizes: CheckSizes,
-                  bench_fcmae: ModuleType, device: torch.device) -> CheckRow:
+                  device: torch.device) -> CheckRow:
     """One (mode, dtype) case of :func:`check_backbone`: errors against timm's float32, timing."""
     ref_logits, ref_grads = truth
     with exact_float32():
@@ -332,9 +335,9 @@ def _backbone_row(case: str, model: Callable, ours: nn.Module, reference: nn.Mod
             metrics['timm_logits_err'] = relative_error(timm_logits, ref_logits)
         for _ in range(sizes.warmup):
             classifier_step(model, ours, images, labels, dtype)
-        times = [bench_fcmae.timed(lambda: classifier_step(model, ours, images, labels, dtype),
-                                   device) for _ in range(sizes.repeats)]
-    metrics.update(step_ms=bench_fcmae.summarise(times)['median_ms'], first_call_s=first_s)
+        times = [time_call(lambda: classifier_step(model, ours, images, labels, dtype),
+                           device)[0] for _ in range(sizes.repeats)]
+    metrics.update(step_ms=summarize(times)['median_ms'], first_call_s=first_s)
     note = f'{sizes.compile_backend} backend' if case.startswith('compile') else ''
     return judged('backbone', case, metrics, limits, note)
 
@@ -384,19 +387,17 @@ def _encoder_pass(arch: str, backend: str, weights: dict[str, torch.Tensor],
 
 def check_fcmae(device: torch.device, sizes: CheckSizes) -> list[CheckRow]:
     """A training step of the FCMAE encoder per backend: time and memory."""
-    bench = load_tool('tools/analysis/benchmark_fcmae.py')
     reason = spconv_unavailable(device)
     skipped = {'spconv': reason} if reason else {}
     backends = [backend for backend in SPARSE_BACKENDS if backend not in skipped]
-    models = bench.build_models(sizes.arch, backends, device)
-    settings = argparse.Namespace(device=device.type, img_size=sizes.img_size,
-                                  batch_size=sizes.batch_size, warmup=sizes.warmup,
-                                  repeats=sizes.repeats)
-    results = bench.benchmark(sizes.arch, MASK_RATIO, settings, models)
+    models = build_encoders(sizes.arch, backends, device)
+    results = time_encoders(models, MASK_RATIO, sizes.batch_size, sizes.img_size, sizes.warmup,
+                            sizes.repeats, device)
     rows = [CheckRow('fcmae', name, SKIP, note=reason) for name, reason in skipped.items()]
     for name, result in results.items():
-        note = 'dense ConvNeXtV2, whole image' if name == bench.FULL else f'mask {MASK_RATIO}'
-        rows.append(judged('fcmae', name, result, {}, note))
+        note = 'dense ConvNeXtV2, whole image' if name == FULL else f'mask {MASK_RATIO}'
+        shown = {key: result[key] for key in FCMAE_METRICS if key in result}
+        rows.append(judged('fcmae', name, shown, {}, note))
     return rows
 
 

@@ -25,16 +25,13 @@ import argparse
 import json
 import platform
 import time
-from typing import Dict, List
+from typing import Callable, Dict
 
 import torch
 from mmengine.logging import MMLogger
 
-from mmconvnextv2.analysis.encoder_benchmark import (build_encoders, cuda_peak_step_bytes,
-                                                     saved_activation_bytes, train_step)
-from mmconvnextv2.analysis.timing import rotated, summarize, time_call
+from mmconvnextv2.analysis.encoder_benchmark import build_encoders, time_encoders
 from mmconvnextv2.models import SPARSE_BACKENDS
-from mmconvnextv2.models.utils import random_patch_mask
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,32 +50,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def benchmark(arch: str, ratio: float, args: argparse.Namespace,
-              models: Dict[str, torch.nn.Module]) -> Dict[str, Dict[str, float]]:
-    device = torch.device(args.device)
-    grid = args.img_size // 32
-    images = torch.randn(args.batch_size, 3, args.img_size, args.img_size, device=device)
-    generator = torch.Generator().manual_seed(0)
-    names = list(models)
-    times: Dict[str, List[float]] = {name: [] for name in names}
-    for repeat in range(args.warmup + args.repeats):
-        mask = random_patch_mask(args.batch_size, (grid, grid), ratio,
-                                 generator=generator).to(device)
-        for name in rotated(names, repeat):
-            elapsed, _ = time_call(lambda: train_step(models[name], images, mask), device)
-            if repeat >= args.warmup:
-                times[name].append(elapsed)
-        print(f'[{time.strftime("%H:%M:%S")}] {arch} ratio {ratio}: repeat {repeat + 1}/'
-              f'{args.warmup + args.repeats}', flush=True)
-    mask = random_patch_mask(args.batch_size, (grid, grid), ratio, generator=generator).to(device)
-    results = {}
-    for name in names:
-        results[name] = summarize(times[name])
-        results[name]['activation_mb'] = saved_activation_bytes(models[name], images, mask) / 2**20
-        if device.type == 'cuda':
-            results[name]['peak_mb'] = cuda_peak_step_bytes(
-                lambda: train_step(models[name], images, mask), device) / 2**20
-    return results
+def progress_printer(arch: str, ratio: float) -> Callable[[str], None]:
+    """Prints the progress lines of one arch and mask ratio with the wall time."""
+
+    def show(line: str) -> None:
+        print(f'[{time.strftime("%H:%M:%S")}] {arch} ratio {ratio}: {line}', flush=True)
+
+    return show
 
 
 def print_table(arch: str, ratio: float, results: Dict[str, Dict[str, float]]) -> None:
@@ -106,7 +84,8 @@ def main() -> None:
     for arch in args.archs:
         models = build_encoders(arch, args.backends, device)
         for ratio in args.ratios:
-            results = benchmark(arch, ratio, args, models)
+            results = time_encoders(models, ratio, args.batch_size, args.img_size, args.warmup,
+                                    args.repeats, device, progress_printer(arch, ratio))
             report['results'][f'{arch}@{ratio}'] = results
             print_table(arch, ratio, results)
     if args.out:

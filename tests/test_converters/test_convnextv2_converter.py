@@ -5,9 +5,9 @@ a key mapping written independently of the converter) gets random weights, is co
 classifier must reproduce its logits or features.
 """
 import datetime
-import importlib.util
 import inspect
 import os
+import runpy
 import subprocess
 import sys
 import textwrap
@@ -404,13 +404,13 @@ def test_cli_end_to_end_and_our_layout_passes_through(tmp_path):
     assert all(torch.equal(v, ours.state_dict()[k]) for k, v in again.state_dict.items())
 
 
-def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):
+def test_cli_reports_errors_without_a_traceback(tmp_path, capsys, monkeypatch):
     # In process: the end-to-end test above already pays for one interpreter start.
-    spec = importlib.util.spec_from_file_location('convnextv2_to_mm', CLI)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     src = tmp_path / 'resnet.pth'
     torch.save({'conv1.weight': torch.zeros(1)}, src)
-    assert cli.main([str(src), str(tmp_path / 'out.pth')]) == 1
+    monkeypatch.setattr(sys, 'argv', [str(CLI), str(src), str(tmp_path / 'out.pth')])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(CLI), run_name='__main__')
+    assert exit_info.value.code == 1
     assert capsys.readouterr().err.startswith('error: Cannot tell the checkpoint format')
     assert not (tmp_path / 'out.pth').exists()

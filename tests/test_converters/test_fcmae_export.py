@@ -1,5 +1,5 @@
 """Export of our FCMAE runs' encoder (tools/model_converters/fcmae_to_backbone.py)."""
-import importlib.util
+import runpy
 import sys
 from pathlib import Path
 
@@ -39,11 +39,8 @@ def test_seeded_fcmae_checkpoint_exports_and_loads_into_the_backbone(tmp_path, m
     assert int(state_dict['mask_step']) == 1
     src, dst = tmp_path / 'epoch_1.pth', tmp_path / 'encoder.pth'
     torch.save(dict(state_dict=state_dict, meta=dict(epoch=1)), src)
-    spec = importlib.util.spec_from_file_location('fcmae_to_backbone', CLI)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     monkeypatch.setattr(sys, 'argv', [str(CLI), str(src), str(dst)])
-    cli.main()
+    runpy.run_path(str(CLI), run_name='__main__')
 
     exported = torch.load(dst, weights_only=True)['state_dict']
     assert set(exported) == {f'backbone.{key}' for key in fcmae.backbone.state_dict()}

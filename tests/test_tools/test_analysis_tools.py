@@ -1,8 +1,8 @@
 """The two feature-collapse tools run end to end from the command line on tiny random models."""
 import csv
-import importlib.util
 import json
 import os.path as osp
+import runpy
 import sys
 
 import numpy as np
@@ -20,12 +20,10 @@ VIT = dict(type='VisionTransformer', img_size=64, patch_size=16,
 
 
 def run_tool(name: str, args: list, monkeypatch) -> None:
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools/analysis',
-                                                                 f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setattr(sys, 'argv', [name] + [str(a) for a in args])
-    module.main()
+    """Runs ``tools/analysis/<name>.py`` in this process, as its command line does."""
+    path = osp.join(REPO, 'tools/analysis', f'{name}.py')
+    monkeypatch.setattr(sys, 'argv', [path] + [str(a) for a in args])
+    runpy.run_path(path, run_name='__main__')
 
 
 def write_config(path, backbone: dict) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset, pseudo_collate
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 from pycocotools import mask as mask_utils
 
@@ -99,8 +99,8 @@ def load_detector(config: Union[str, Config], checkpoint: str,
     """
     from mmdet.registry import MODELS
     cfg = read_config(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
+        model = MODELS.build(cfg.model)
     load_checkpoint(model, checkpoint, map_location=device, strict=True, logger='silent')
     return model.to(device).eval()
 
@@ -109,8 +109,8 @@ def build_test_dataset(config: Union[str, Config]) -> BaseDataset:
     """The ``test_dataloader`` dataset of an mmdet config, built in the config's scope."""
     from mmdet.registry import DATASETS
     cfg = read_config(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    return DATASETS.build(cfg.test_dataloader.dataset)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
+        return DATASETS.build(cfg.test_dataloader.dataset)
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 import torch
 from mmengine.config import Config
 from mmengine.hub import get_config
-from mmengine.registry import MODELS, init_default_scope
+from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
@@ -58,17 +58,18 @@ def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         ValueError: If the model has no backbone, or the checkpoint lacks backbone weights.
     """
     cfg = read_config(config)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model_cfg = cfg.model.copy()
     # As mmengine's Runner does: a top-level data_preprocessor (FCMAE, MAE configs) is the model's.
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    if not isinstance(getattr(model, 'backbone', None), nn.Module):
-        raise ValueError(f'{type(model).__name__} has no backbone to analyse.')
-    if checkpoint is None:
-        model.init_weights()
-    else:
+    # The config's scope for the build and the init_cfg, the caller's again afterwards.
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        model = MODELS.build(model_cfg)
+        if not isinstance(getattr(model, 'backbone', None), nn.Module):
+            raise ValueError(f'{type(model).__name__} has no backbone to analyse.')
+        if checkpoint is None:
+            model.init_weights()
+    if checkpoint is not None:
         load_backbone_weights(model, checkpoint)
     return model.to(device).eval()
 

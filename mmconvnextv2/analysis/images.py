@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset, Compose
-from mmengine.registry import DATASETS, init_default_scope
+from mmengine.registry import DATASETS, DefaultScope
 
 from .features import read_config
 
@@ -70,8 +70,8 @@ class ImageSource:
             dataset_cfg['data_root'] = self.data_root
         if self.img_size is not None:
             dataset_cfg['pipeline'] = fixed_size_pipeline(self.img_size)
-        init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-        return DATASETS.build(dataset_cfg)
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+            return DATASETS.build(dataset_cfg)
 
     def describe(self) -> str:
         """One line naming the source, for logs and the JSON output."""
@@ -90,9 +90,10 @@ def _folder_dataset(folder: str, img_size: int) -> BaseDataset:
     if not osp.isdir(folder):
         raise FileNotFoundError(f'Image folder {folder!r} does not exist.')
     labelled = any(entry.is_dir() for entry in os.scandir(folder))
-    init_default_scope('mmpretrain')
-    return DATASETS.build(dict(type='CustomDataset', data_root=folder, with_label=labelled,
-                               extensions=IMAGE_SUFFIXES, pipeline=fixed_size_pipeline(img_size)))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return DATASETS.build(dict(type='CustomDataset', data_root=folder, with_label=labelled,
+                                   extensions=IMAGE_SUFFIXES,
+                                   pipeline=fixed_size_pipeline(img_size)))
 
 
 def dataset_labels(dataset: BaseDataset) -> List[int]:
@@ -141,5 +142,6 @@ def load_image(path: str, img_size: int) -> torch.Tensor:
     """An image file as a (3, img_size, img_size) uint8 BGR tensor (:func:`fixed_size_pipeline`)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'Image {path!r} does not exist.')
-    init_default_scope('mmpretrain')
-    return Compose(fixed_size_pipeline(img_size))(dict(img_path=path))['inputs']
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        pipeline = Compose(fixed_size_pipeline(img_size))
+    return pipeline(dict(img_path=path))['inputs']

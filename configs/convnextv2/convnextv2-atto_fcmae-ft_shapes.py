@@ -27,7 +27,12 @@ train_pipeline = [
     if step.type == 'RandomResizedCrop' else step
     for step in _base_.train_pipeline if 'LoadImage' not in step.type
 ]
-test_pipeline = [dict(type='PackInputs')]
+# The scenes are rendered at img_size; the resize is the step that tests at other sides rewrite
+# (mmconvnextv2.MultiResolutionTestLoop).
+test_pipeline = [
+    dict(type='Resize', scale=(img_size, img_size), backend='pillow', interpolation='bicubic'),
+    dict(type='PackInputs'),
+]
 train_dataloader = dict(
     batch_size=32,
     num_workers=1,

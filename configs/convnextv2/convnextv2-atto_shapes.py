@@ -30,7 +30,12 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
-test_pipeline = [dict(type='PackInputs')]
+# The scenes are rendered at img_size; the resize is the step that tests at other sides rewrite
+# (mmconvnextv2.MultiResolutionTestLoop).
+test_pipeline = [
+    dict(type='Resize', scale=(img_size, img_size), backend='pillow', interpolation='bicubic'),
+    dict(type='PackInputs'),
+]
 
 train_dataloader = dict(
     batch_size=32,

@@ -21,13 +21,18 @@ def load_config(path: str, work_dir: Optional[str] = None,
     """Reads a config, applies overrides and sets the work directory.
 
     Args:
-        path: Config file.
+        path: Config file, or ``<package>::<path>`` inside an installed package (e.g.
+            ``mmconvnextv2::convnextv2/convnextv2-atto_shapes.py``), found wherever it is
+            installed.
         work_dir: Where logs and checkpoints go; defaults to ``work_dirs/<config name>``.
         cfg_options: ``key=value`` overrides merged into the config.
 
     Returns:
         The config, ready for :func:`build_runner`.
     """
+    if '::' in path:
+        # mmengine's own resolution of ``_base_ = '<package>::...'``.
+        path = Config._get_cfg_path(path, '')[0]
     if not osp.isfile(path):
         raise FileNotFoundError(f'Config file {path!r} does not exist.')
     cfg = Config.fromfile(path)

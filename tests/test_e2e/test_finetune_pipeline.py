@@ -1,6 +1,6 @@
 """FCMAE pre-training -> fine-tuning with the full recipe (layer decay, EMA, mixup/cutmix, label
 smoothing) from the pre-training checkpoint as it is -> multi-resolution test with tools/test.py,
-on a few generated shapes scenes at 64x64."""
+on a few shapes scenes rendered at 64x64."""
 import json
 import os.path as osp
 import subprocess
@@ -10,35 +10,35 @@ import pytest
 import torch
 
 from mmconvnextv2.apis import build_runner, load_config
-from mmconvnextv2.datasets import ensure_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FCMAE_CONFIG = osp.join(REPO, 'configs/fcmae/fcmae_convnextv2-atto_shapes.py')
 FINETUNE_CONFIG = osp.join(REPO, 'configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py')
 LOADER = dict(batch_size=8, num_workers=0, persistent_workers=False)
+NUM_SCENES = dict(train=16, val=8, test=8)
 
 
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory) -> str:
-    root = str(tmp_path_factory.mktemp('shapes'))
-    ensure_shapes_dataset(root, num_train=16, num_val=8, seed=0, size=64, progress=False)
-    return osp.join(root, 'cls')
-
-
-def loader_options(data_root: str, splits) -> dict:
+def loader_options(splits) -> dict:
     options = {}
     for split in splits:
-        options[f'{split}_dataloader.dataset.data_root'] = data_root
+        options[f'{split}_dataloader.dataset.num_scenes'] = NUM_SCENES[split]
+        options[f'{split}_dataloader.dataset.size'] = 64
         options.update({f'{split}_dataloader.{k}': v for k, v in LOADER.items()})
     return options
 
 
-def test_pretrain_finetune_test(data_root, tmp_path):
-    # FCMAE: 2 epochs of 2 iterations on 64x64 crops (a 2x2 patch grid).
+def crop_to_64(cfg) -> None:
+    for step in cfg.train_dataloader.dataset.pipeline:
+        if step.type == 'RandomResizedCrop':
+            step.scale = 64
+
+
+def test_pretrain_finetune_test(tmp_path):
+    # FCMAE on 16 pool scenes: 2 epochs of 2 iterations on 64x64 crops (a 2x2 patch grid).
     cfg = load_config(FCMAE_CONFIG, str(tmp_path / 'fcmae'), {
-        **loader_options(data_root, ['train']), 'train_cfg.max_epochs': 2,
-        'param_scheduler.1.end': 2, 'param_scheduler.1.T_max': 1})
-    cfg.train_dataloader.dataset.pipeline[1].scale = 64
+        **loader_options(['train']), 'train_dataloader.dataset.num_scenes': 16,
+        'train_cfg.max_epochs': 2})
+    crop_to_64(cfg)
     pretrain = build_runner(cfg)
     pretrain.train()
     encoder = {k: v.clone() for k, v in pretrain.model.backbone.state_dict().items()}
@@ -46,10 +46,12 @@ def test_pretrain_finetune_test(data_root, tmp_path):
 
     # Fine-tuning from the FCMAE runner's checkpoint itself: 3 epochs (2 of warm-up).
     work_dir = str(tmp_path / 'finetune')
-    runner = build_runner(load_config(FINETUNE_CONFIG, work_dir, {
-        **loader_options(data_root, ['train', 'val', 'test']),
+    cfg = load_config(FINETUNE_CONFIG, work_dir, {
+        **loader_options(['train', 'val', 'test']),
         'train_cfg.max_epochs': 3, 'train_cfg.val_interval': 3,
-        'model.backbone.init_cfg.checkpoint': fcmae_checkpoint}))
+        'model.backbone.init_cfg.checkpoint': fcmae_checkpoint})
+    crop_to_64(cfg)
+    runner = build_runner(cfg)
     runner.train()
     assert runner.iter == 6
 
@@ -65,16 +67,16 @@ def test_pretrain_finetune_test(data_root, tmp_path):
     losses = runner.message_hub.get_scalar('train/loss').data[0]
     assert all(torch.isfinite(torch.as_tensor(losses)))
 
-    # The backbone started from the encoder: six AdamW steps of lr <= 2e-4 (each moving a weight
-    # by a few lr at most) stay within 5e-3 of it; a fresh initialisation (std 0.02) would not.
+    # The backbone started from the encoder: six AdamW steps of lr <= 1e-3 (each moving a weight
+    # by about lr at most) stay within 1e-2 of it; a fresh initialisation (std 0.02) would not.
     trained = runner.model.backbone.state_dict()
     drift = max((trained[k] - v).abs().max().item() for k, v in encoder.items()
                 if k.endswith('.weight') and v.ndim > 1)
-    assert drift < 5e-3
+    assert drift < 1e-2
 
     # tools/test.py at two resolutions, EMA weights, top-1 and top-5.
     out = tmp_path / 'metrics.json'
-    options = [f'{k}={v}' for k, v in loader_options(data_root, ['test']).items()]
+    options = [f'{k}={v}' for k, v in loader_options(['test']).items()]
     result = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools/test.py'), FINETUNE_CONFIG,
          osp.join(work_dir, 'epoch_3.pth'), '--work-dir', str(tmp_path / 'test'),
@@ -83,6 +85,6 @@ def test_pretrain_finetune_test(data_root, tmp_path):
         capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(out.read_text())
-    assert set(metrics) == {f'{size}px/accuracy/top{k}' for size in (64, 96) for k in (1, 5)}
+    assert set(metrics) == {f'{size}px/accuracy/top1' for size in (64, 96)}
     assert all(0.0 <= value <= 100.0 for value in metrics.values())
-    assert '64px/accuracy/top5' in result.stdout  # the summary tools/test.py prints
+    assert '96px/accuracy/top1' in result.stdout  # the summary tools/test.py prints

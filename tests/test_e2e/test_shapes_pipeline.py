@@ -1,29 +1,22 @@
 """FCMAE pre-training -> resume -> encoder export -> classifier fine-tuning -> test -> inference,
-through the same runners as tools/train.py, on a few generated shapes scenes."""
+through the same runners as tools/train.py, on a few shapes scenes rendered on the fly."""
 import os.path as osp
 
-import pytest
 import torch
+from PIL import Image
 
 from mmconvnextv2.apis import build_runner, load_config
 from mmconvnextv2.converters import export_fcmae_encoder
-from mmconvnextv2.datasets import SHAPE_CLASSES, write_shapes_dataset
+from mmconvnextv2.datasets import SHAPE_CLASSES, draw_dataset_scene
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FCMAE_CONFIG = osp.join(REPO, 'configs/fcmae/fcmae_convnextv2-atto_shapes.py')
 CLASSIFIER_CONFIG = osp.join(REPO, 'configs/convnextv2/convnextv2-atto_shapes.py')
 
 
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('shapes'))
-    write_shapes_dataset(root, num_train=12, num_val=6, seed=0, progress=False)
-    return root
-
-
-def fcmae_runner(data_root: str, work_dir: str, epochs: int, resume: bool = False):
+def fcmae_runner(work_dir: str, epochs: int, resume: bool = False):
     return build_runner(load_config(FCMAE_CONFIG, work_dir, {
-        'train_dataloader.dataset.data_root': osp.join(data_root, 'cls'),
+        'train_dataloader.dataset.num_scenes': 12,
         'train_dataloader.batch_size': 4,
         'train_dataloader.num_workers': 0,
         'train_dataloader.persistent_workers': False,
@@ -34,15 +27,15 @@ def fcmae_runner(data_root: str, work_dir: str, epochs: int, resume: bool = Fals
     }))
 
 
-def test_pretrain_resume_export_finetune_test_infer(data_root, tmp_path):
+def test_pretrain_resume_export_finetune_test_infer(tmp_path):
     work_dir = str(tmp_path / 'fcmae')
-    runner = fcmae_runner(data_root, work_dir, epochs=2)
+    runner = fcmae_runner(work_dir, epochs=2)
     runner.train()
     assert runner.iter == 6  # 12 images, batch 4, 2 epochs
     first_losses = runner.message_hub.get_scalar('train/loss').data[0]
     assert torch.isfinite(torch.as_tensor(first_losses)).all()
 
-    resumed = fcmae_runner(data_root, work_dir, epochs=3, resume=True)
+    resumed = fcmae_runner(work_dir, epochs=3, resume=True)
     resumed.train()
     assert resumed.epoch == 3 and resumed.iter == 9
     # The optimiser state came back: AdamW has step counts from the first run.
@@ -62,8 +55,8 @@ def test_pretrain_resume_export_finetune_test_infer(data_root, tmp_path):
         'model.backbone.init_cfg': dict(type='Pretrained', checkpoint=encoder,
                                         prefix='backbone.'),
     }
-    for split in ('train', 'val', 'test'):
-        options.update({f'{split}_dataloader.dataset.data_root': osp.join(data_root, 'cls'),
+    for split, num_scenes in (('train', 12), ('val', 6), ('test', 6)):
+        options.update({f'{split}_dataloader.dataset.num_scenes': num_scenes,
                         f'{split}_dataloader.batch_size': 4,
                         f'{split}_dataloader.num_workers': 0,
                         f'{split}_dataloader.persistent_workers': False})
@@ -77,8 +70,8 @@ def test_pretrain_resume_export_finetune_test_infer(data_root, tmp_path):
     inferencer = ImageClassificationInferencer(CLASSIFIER_CONFIG,
                                                pretrained=osp.join(cls_dir, 'epoch_3.pth'),
                                                device='cpu')
-    image = osp.join(data_root, 'cls', 'val', SHAPE_CLASSES[0])
-    image = osp.join(image, sorted(__import__('os').listdir(image))[0])
+    image = str(tmp_path / 'scene.png')  # a user's image file
+    Image.fromarray(draw_dataset_scene(0, 'val', 0, 96).image).save(image)
     prediction = inferencer(image)[0]
     assert prediction['pred_scores'].shape == (len(SHAPE_CLASSES), )
     assert abs(float(prediction['pred_scores'].sum()) - 1.0) < 1e-4

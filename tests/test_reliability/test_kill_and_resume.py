@@ -39,8 +39,7 @@ default_hooks = dict(logger=dict(interval=1),
 FCMAE = COMMON + """
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root={cls_root!r}, pipeline=[
-        dict(type='LoadImageFromFile'),
+    dataset=dict(num_scenes={num_train}, size=64, pipeline=[
         dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.2, 1.0), backend='pillow'),
         dict(type='RandomFlip', prob=0.5),
         dict(type='PackInputs')]))
@@ -52,7 +51,7 @@ param_scheduler = [dict(type='CosineAnnealingLR', T_max=3, by_epoch=True,
 FINETUNE = COMMON + """
 model = dict(backbone=dict(drop_path_rate=0.1, init_cfg=None))
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root={cls_root!r}))
+                        dataset=dict(num_scenes={num_train}, size=64))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
@@ -80,7 +79,7 @@ CONFIGS = {
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp('shapes_resume'))
-    # 320 px scenes serve Mask R-CNN (resized to 224 by its pipeline) and the 64 px classifiers.
+    # 320 px scenes for Mask R-CNN (resized to 224 by its pipeline); the classifiers render theirs.
     write_shapes_dataset(out, NUM_TRAIN, 1, seed=0, size=SHAPES_DETECTION_SIZE, progress=False)
     return out
 
@@ -93,7 +92,7 @@ def train(case: str, data_dir: str, work_dir: str, probes: list, resume: bool = 
     config = osp.join(work_dir, f'{case}_probe.py')
     with open(config, 'w') as f:
         f.write(template.format(
-            base=osp.join(REPO, base), cls_root=paths['cls'], coco_root=paths['coco'],
+            base=osp.join(REPO, base), num_train=NUM_TRAIN, coco_root=paths['coco'],
             hooks='[' + ', '.join(hooks + ["dict(type='LossRecorderHook')", *probes]) + ']'))
     command = [sys.executable, osp.join(REPO, 'tools/train.py'), config, '--work-dir', work_dir,
                '--no-validate', *(['--resume'] if resume else [])]

@@ -1,67 +1,69 @@
-"""Parts of tools/analysis/finetune_study.py (its --smoke run trains nine models: not a test)."""
-import argparse
-import importlib.util
-from pathlib import Path
-from types import ModuleType
+"""The label-efficiency study (mmconvnextv2.apis.finetune_study): configs, probe, table, resuming.
 
+Its real runs train dozens of models (tools/analysis/finetune_study.py): not a test.
+"""
+import json
+
+import numpy as np
 import pytest
+import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / 'tools' / 'analysis' / 'finetune_study.py'
-# ConvNeXt V2-Atto: 0.547 G multiply-adds at 224x224 (paper: 0.55 G); every feature map of a
-# 64x64 image is (64 / 224) ** 2 as large (the 6-class head is negligible).
-ATTO_MACS_64 = 0.5473e9 * (64 / 224)**2
+from mmconvnextv2.apis import finetune_study as study
 
 
-@pytest.fixture(scope='module')
-def study() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('finetune_study', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_config_trains_the_budget_on_the_first_scenes(tmp_path):
+    run = study.StudyRun('fcmae_v2', num_train=60, seed=3)
+    cfg = study.finetune_config(run, 'enc.pth', iters=300, work_dir=str(tmp_path), num_val=50)
+    # drop_last: 60 scenes are 1 batch of 32 per epoch, so 300 steps take 300 epochs.
+    assert cfg.train_dataloader.dataset.num_scenes == 60
+    assert cfg.train_dataloader.dataset.split == 'train'
+    assert cfg.train_dataloader.batch_size == 32 and cfg.train_cfg.max_epochs == 300
+    assert cfg.val_dataloader.dataset.num_scenes == cfg.test_dataloader.dataset.num_scenes == 50
+    assert cfg.model.backbone.init_cfg.checkpoint == 'enc.pth' and cfg.randomness.seed == 3
+    # A budget below one batch trains on smaller batches of all its scenes.
+    small = study.finetune_config(study.StudyRun('scratch', 12), None, 30, str(tmp_path))
+    assert small.train_dataloader.batch_size == 12 and small.train_cfg.max_epochs == 30
+    assert small.model.backbone.init_cfg is None
 
 
-@pytest.fixture(scope='module')
-def args() -> argparse.Namespace:
-    return argparse.Namespace(smoke=True, pretrain_epochs=None, finetune_epochs=None)
+def test_ridge_probe_equals_the_least_squares_solution():
+    rng = np.random.default_rng(0)
+    train, val = rng.normal(size=(40, 5)), rng.normal(size=(30, 5))
+    train_labels, val_labels = rng.integers(6, size=40), rng.integers(6, size=30)
+    top1 = study.ridge_probe(torch.from_numpy(train), torch.from_numpy(train_labels),
+                             torch.from_numpy(val), torch.from_numpy(val_labels))
+    # The same ridge regression as an augmented least-squares problem, solved by numpy.
+    mean, std = train.mean(0), train.std(0, ddof=1) + 1e-6
+    x = np.hstack([(train - mean) / std, np.ones((40, 1))])
+    penalty = np.sqrt(study.PROBE_RIDGE * (x ** 2).sum(1).mean())
+    weights = np.linalg.lstsq(np.vstack([x, penalty * np.eye(6)]),
+                              np.vstack([np.eye(6)[train_labels], np.zeros((6, 6))]),
+                              rcond=None)[0]
+    scores = np.hstack([(val - mean) / std, np.ones((30, 1))]) @ weights
+    assert top1 == pytest.approx(100 * np.mean(scores.argmax(1) == val_labels))
 
 
-def test_scratch_config_stretches_the_schedule_and_drops_the_checkpoint(study, args, tmp_path):
-    cfg = study.finetune_config(args, str(tmp_path), seed=3, work_dir=str(tmp_path), epochs=64,
-                                checkpoint=None)
-    assert cfg.train_cfg.max_epochs == 64 and cfg.train_cfg.val_interval == 64
-    assert cfg.model.backbone.init_cfg is None and cfg.randomness.seed == 3
-    assert cfg.train_dataloader.dataset.data_root == str(tmp_path / 'cls')
-    # The cosine part has no end: it follows max_epochs.
-    assert [s.get('end') for s in cfg.param_scheduler] == [2, None]
+def test_table_reports_mean_and_sample_std_per_budget():
+    results = [dict(arm='scratch', num_train=60, seed=s, probe=False, top1=v)
+               for s, v in enumerate((50.0, 50.0, 56.0))]
+    results += [dict(arm='fcmae_v2', num_train=60, seed=s, probe=False, top1=v)
+                for s, v in enumerate((60.0, 70.0, 70.0))]
+    results.append(dict(arm='random', num_train=300, seed=0, probe=True, top1=30.0))
+    text = study.table(results)
+    # 50, 50, 56: mean 52.0, sample std 3.46; 60, 70, 70: mean 66.67, std 5.77.
+    assert '| from scratch, fine-tuned | 52.0 ± 3.5 (3) | – |' in text
+    assert '| FCMAE V2 (GRN), fine-tuned | 66.7 ± 5.8 (3) | – |' in text
+    assert '| random init, linear probe | – | 30.0 ± 0.0 (1) |' in text
 
 
-def test_pretrain_config_stretches_its_explicit_schedule(study, tmp_path):
-    args = argparse.Namespace(smoke=False, pretrain_epochs=20, finetune_epochs=None)
-    cfg = study.pretrain_config(args, str(tmp_path), seed=1, work_dir=str(tmp_path))
-    cosine = cfg.param_scheduler[1]
-    assert cfg.train_cfg.max_epochs == 20 and cosine.end == 20 and 'T_max' not in cosine
-
-
-def test_training_flops_are_three_forward_passes(study, args, tmp_path):
-    cfg = study.finetune_config(args, str(tmp_path), seed=0, work_dir=str(tmp_path), epochs=3,
-                                checkpoint=None)
-    # 2 FLOPs per multiply-add, 3 passes.
-    assert study.train_flops_per_image(cfg) == pytest.approx(3 * 2 * ATTO_MACS_64, rel=0.01)
-
-
-def test_table_reports_mean_and_sample_std(study):
-    fcmae = study.Arm('FCMAE', 8, 30, flops=2e9, top1={0: 60.0, 1: 70.0, 2: 70.0})
-    scratch = study.Arm('scratch', 0, 64, flops=1e9, top1={0: 50.0, 1: 50.0, 2: 56.0})
-    text = study.table([fcmae, scratch], [0, 1, 2], 'python tools/analysis/finetune_study.py',
-                       num_train=1000)
-    # 60, 70, 70: mean 66.67, sample std 5.77; 50, 50, 56: mean 52.0, std 3.46.
-    assert '| FCMAE | 8 + 30 | 2 | 60.0 / 70.0 / 70.0 | 66.7 ± 5.8 |' in text
-    assert '| scratch | 0 + 64 | 1 | 50.0 / 50.0 / 56.0 | 52.0 ± 3.5 |' in text
-    assert 'FCMAE minus scratch: +14.7 points' in text
-
-
-def test_too_few_epochs_for_the_schedule_are_refused(study, tmp_path):
-    args = argparse.Namespace(smoke=False, pretrain_epochs=1, finetune_epochs=None)
-    # The cosine part begins after the first (warm-up) epoch.
-    with pytest.raises(ValueError, match='at least 2'):
-        study.pretrain_config(args, str(tmp_path), seed=1, work_dir=str(tmp_path))
+def test_finished_runs_are_kept_and_collected(tmp_path, monkeypatch):
+    done = study.StudyRun('scratch', 60, 0)
+    (tmp_path / done.name).mkdir(parents=True)
+    (tmp_path / done.name / 'result.json').write_text(json.dumps(
+        dict(arm='scratch', num_train=60, seed=0, probe=False, top1=40.0)))
+    trained = []
+    monkeypatch.setattr(study, 'finetune', lambda run, *args: trained.append(run) or 45.0)
+    todo = study.StudyRun('scratch', 60, 1)
+    study.run_study([done, todo], {}, iters=1, work_dir=str(tmp_path), num_val=5)
+    assert trained == [todo]
+    assert sorted(r['top1'] for r in study.collect(str(tmp_path))) == [40.0, 45.0]

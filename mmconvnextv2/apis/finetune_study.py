@@ -1,0 +1,236 @@
+"""The paper's claim in small: top-1 against the number of labelled scenes, per way of starting.
+
+ConvNeXt V2-Atto on the bundled shapes (:class:`~mmconvnextv2.datasets.ShapesClsDataset`), with
+the fine-tuning recipe of ``configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py`` for every arm
+and the same number of optimiser steps at every label budget:
+
+* ``scratch``: random initialisation;
+* ``fcmae_v2``: the FCMAE V2 (GRN) encoder pre-trained on the unlabelled pool;
+* ``fcmae_v1``: the V1-style FCMAE encoder (no GRN, LayerScale), pre-trained the same way.
+
+A frozen-feature linear probe (ridge regression on the pooled, normalised last-stage features)
+measures each encoder, and a random-init one, without training it. Every run writes its own
+``result.json``, so a killed study continues where it stopped and several processes can share
+the arms; :func:`collect` reads whatever is there.
+"""
+import json
+import math
+import os
+import os.path as osp
+import statistics
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+
+from mmconvnextv2.analysis import build_model, load_images, preprocess
+from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset
+from mmconvnextv2.utils import atomic_write_text
+from .runner import build_runner, load_config, set_max_epochs
+
+FINETUNE_CONFIG = 'mmconvnextv2::convnextv2/convnextv2-atto_fcmae-ft_shapes.py'
+ARMS = ('scratch', 'fcmae_v2', 'fcmae_v1')
+ARM_TITLES = {'scratch': 'from scratch', 'fcmae_v2': 'FCMAE V2 (GRN)',
+              'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)', 'random': 'random init'}
+CHANCE = 100 / len(SHAPE_CLASSES)
+# Ridge penalty of the probe, relative to the mean squared feature norm.
+PROBE_RIDGE = 1e-2
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One fine-tuning (or probe) of the study.
+
+    Attributes:
+        arm: One of ``ARMS`` (fine-tuning) or of ``ARMS``/``'random'`` with ``probe``.
+        num_train: Labelled training scenes (the first of the ``train`` split).
+        seed: Random seed of the fine-tuning.
+        probe: A frozen-feature linear probe instead of fine-tuning.
+    """
+    arm: str
+    num_train: int
+    seed: int = 0
+    probe: bool = False
+
+    @property
+    def name(self) -> str:
+        """The run's folder under the study's work directory."""
+        kind = 'probe' if self.probe else 'finetune'
+        return osp.join(kind, self.arm, f'n{self.num_train}_seed{self.seed}')
+
+
+def finetune_config(run: StudyRun, encoder: Optional[str], iters: int, work_dir: str,
+                    num_val: Optional[int] = None) -> Config:
+    """The fine-tuning config of ``run``: ``iters`` steps of the recipe's batch on its scenes.
+
+    Args:
+        run: The run.
+        encoder: Backbone checkpoint to start from; None starts from random weights.
+        iters: Optimiser steps; the epochs are as many as that takes (at least 3: the schedule
+            warms up for 2).
+        work_dir: Where the run writes.
+        num_val: Validation scenes; the config's when None.
+
+    Returns:
+        The config.
+    """
+    cfg = load_config(FINETUNE_CONFIG, work_dir)
+    cfg.train_dataloader.dataset.num_scenes = run.num_train
+    if num_val is not None:
+        cfg.val_dataloader.dataset.num_scenes = num_val
+        cfg.test_dataloader.dataset.num_scenes = num_val
+    # The recipe drops the last incomplete batch: a budget below one batch is one smaller batch.
+    loader = cfg.train_dataloader
+    loader.batch_size = min(loader.batch_size, run.num_train)
+    steps_per_epoch = run.num_train // loader.batch_size
+    set_max_epochs(cfg, max(3, math.ceil(iters / steps_per_epoch)))
+    cfg.model.backbone.init_cfg = (None if encoder is None else
+                                   dict(type='mmconvnextv2.ConvNeXtV2Pretrained',
+                                        checkpoint=encoder))
+    cfg.randomness = dict(seed=run.seed)
+    cfg.default_hooks.checkpoint.update(interval=cfg.train_cfg.max_epochs, max_keep_ckpts=1)
+    cfg.default_hooks.logger.interval = 50
+    return cfg
+
+
+def finetune(run: StudyRun, encoder: Optional[str], iters: int, work_dir: str,
+             num_val: Optional[int] = None) -> float:
+    """Fine-tunes and tests ``run``; returns its validation top-1 in %."""
+    runner = build_runner(finetune_config(run, encoder, iters, work_dir, num_val))
+    runner.train()
+    return float(runner.test()['accuracy/top1'])
+
+
+@torch.no_grad()
+def pooled_features(model: torch.nn.Module, dataset: ShapesClsDataset,
+                    batch_size: int = 100) -> torch.Tensor:
+    """The classifier's input features (pooled, normalised last stage) of every scene."""
+    features = []
+    for start in range(0, len(dataset), batch_size):
+        images = load_images(dataset, range(start, min(start + batch_size, len(dataset))))
+        features.append(model.extract_feat(preprocess(model, images))[-1])
+    return torch.cat(features).double()
+
+
+def ridge_probe(train: torch.Tensor, train_labels: torch.Tensor, val: torch.Tensor,
+                val_labels: torch.Tensor) -> float:
+    """Top-1 (%) of a one-vs-rest ridge regression on standardised features, in closed form."""
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    x = torch.cat([(train - mean) / std, torch.ones(len(train), 1, dtype=train.dtype)], 1)
+    targets = torch.nn.functional.one_hot(train_labels, len(SHAPE_CLASSES)).to(x.dtype)
+    penalty = PROBE_RIDGE * x.pow(2).sum(1).mean() * torch.eye(x.shape[1], dtype=x.dtype)
+    weights = torch.linalg.solve(x.T @ x + penalty, x.T @ targets)
+    val_x = torch.cat([(val - mean) / std, torch.ones(len(val), 1, dtype=val.dtype)], 1)
+    return float((val_x @ weights).argmax(1).eq(val_labels).double().mean() * 100)
+
+
+def probe(run: StudyRun, encoder: Optional[str], num_val: int) -> float:
+    """Top-1 (%) of the frozen encoder's linear probe; None as ``encoder`` probes random weights."""
+    cfg = load_config(FINETUNE_CONFIG)
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(run.seed)
+    model = build_model(cfg, encoder)
+    size = cfg.train_dataloader.dataset.size
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    train = ShapesClsDataset(run.num_train, 'train', size=size, pipeline=pipeline)
+    val = ShapesClsDataset(num_val, 'val', size=size, pipeline=pipeline, test_mode=True)
+    return ridge_probe(pooled_features(model, train), torch.tensor(train.get_gt_labels()),
+                       pooled_features(model, val), torch.tensor(val.get_gt_labels()))
+
+
+def run_study(runs: list[StudyRun], encoders: dict[str, Optional[str]], iters: int,
+              work_dir: str, num_val: int) -> None:
+    """Runs every run of ``runs`` that has no ``result.json`` yet, writing it when done."""
+    for index, run in enumerate(runs):
+        out = osp.join(work_dir, run.name, 'result.json')
+        if osp.isfile(out):
+            continue
+        print(f'study: run {index + 1}/{len(runs)}: {run.name}', flush=True)
+        encoder = encoders.get(run.arm)
+        if run.probe:
+            top1 = probe(run, encoder, num_val)
+        else:
+            top1 = finetune(run, encoder, iters, osp.join(work_dir, run.name), num_val)
+        print(f'study: {run.name}: top-1 {top1:.1f} %', flush=True)
+        os.makedirs(osp.dirname(out), exist_ok=True)
+        atomic_write_text(out, json.dumps(dict(arm=run.arm, num_train=run.num_train,
+                                               seed=run.seed, probe=run.probe, top1=top1,
+                                               encoder=encoder, iters=iters, num_val=num_val)))
+
+
+def collect(work_dir: str) -> list[dict]:
+    """Every ``result.json`` under ``work_dir``."""
+    results = []
+    for folder, _, files in os.walk(work_dir):
+        if 'result.json' in files:
+            with open(osp.join(folder, 'result.json')) as f:
+                results.append(json.load(f))
+    return results
+
+
+def summarise(results: list[dict]) -> dict[tuple[str, bool], dict[int, list[float]]]:
+    """Top-1 values grouped by (arm, probe) and then by label budget."""
+    groups: dict[tuple[str, bool], dict[int, list[float]]] = {}
+    for result in results:
+        budget = groups.setdefault((result['arm'], result['probe']), {})
+        budget.setdefault(result['num_train'], []).append(result['top1'])
+    return groups
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def table(results: list[dict]) -> str:
+    """The markdown table: one row per arm, one column per label budget, mean ± std (n)."""
+    groups = summarise(results)
+    sizes = sorted({r['num_train'] for r in results})
+    lines = ['| start | ' + ' | '.join(f'{n} labelled scenes' for n in sizes) + ' |',
+             '|---|' + '---|' * len(sizes)]
+    order = [(arm, False) for arm in ARMS] + [(arm, True) for arm in (*ARMS[1:], 'random')]
+    for key in order:
+        if key not in groups:
+            continue
+        arm, is_probe = key
+        cells = []
+        for n in sizes:
+            values = groups[key].get(n)
+            if values is None:
+                cells.append('–')
+                continue
+            mean, std = mean_std(values)
+            cells.append(f'{mean:.1f} ± {std:.1f} ({len(values)})')
+        title = ARM_TITLES[arm] + (', linear probe' if is_probe else ', fine-tuned')
+        lines.append(f'| {title} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def plot(results: list[dict], path: str) -> str:
+    """Top-1 against the number of labelled scenes (log axis), mean ± std per arm."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    groups = summarise(results)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = {'scratch': 'tab:grey', 'fcmae_v2': 'tab:red', 'fcmae_v1': 'tab:blue',
+               'random': 'black'}
+    for (arm, is_probe), budgets in sorted(groups.items()):
+        sizes = sorted(budgets)
+        stats = [mean_std(budgets[n]) for n in sizes]
+        label = ARM_TITLES[arm] + (', linear probe' if is_probe else ', fine-tuned')
+        ax.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats], label=label,
+                    color=colours[arm], linestyle='--' if is_probe else '-', marker='o',
+                    capsize=3)
+    ax.axhline(CHANCE, color='black', linewidth=0.8, linestyle=':', label='chance')
+    ax.set_xscale('log')
+    ax.set_xlabel('labelled training scenes')
+    ax.set_ylabel('validation top-1 (%)')
+    ax.set_title('ConvNeXt V2-Atto on the bundled shapes')
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

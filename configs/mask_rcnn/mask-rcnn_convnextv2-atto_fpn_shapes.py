@@ -2,7 +2,7 @@
 # The scenes are generated at 320 px, where COCO's small/medium/large ranges are all populated:
 #   .venv/bin/python tools/generate_shapes.py --out data/shapes_320 --size 320
 # and resized to 224 px for the network. The backbone starts from scratch unless given a
-# checkpoint (e.g. the demo's FCMAE encoder, prefix 'backbone.').
+# checkpoint (e.g. the demo's FCMAE run, through mmconvnextv2.ConvNeXtV2Pretrained).
 _base_ = './_base_/mask-rcnn_convnextv2_fpn_ms-1x_coco.py'
 
 data_root = 'data/shapes_320/coco/'

@@ -16,8 +16,9 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         gap_before_final_norm=False,
         drop_path_rate=0.3,
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/convnextv2-tiny_in1k.pth',
-                      prefix='backbone.')),
+        # Any layout the converters read (the official convnextv2_tiny_1k_224_ema.pt as it is).
+        init_cfg=dict(type='mmconvnextv2.ConvNeXtV2Pretrained',
+                      checkpoint='checkpoints/convnextv2-tiny_in1k.pth')),
     neck=dict(in_channels=[96, 192, 384, 768]))
 
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])

@@ -79,8 +79,9 @@ def train_test_mask_rcnn_shapes(data_dir: str, work_dir: str,
         work_dir: Where logs and checkpoints go.
         max_epochs: Training epochs; the config's 12 when None (see :func:`schedule_options`).
         batch_size: Training batch; the config's 8 when None.
-        init_checkpoint: Backbone weights with ``backbone.``-prefixed keys (e.g. an FCMAE encoder
-            exported by ``tools/model_converters/fcmae_to_backbone.py``); from scratch when None.
+        init_checkpoint: Backbone weights in any layout ``mmconvnextv2.ConvNeXtV2Pretrained``
+            reads (e.g. an FCMAE run, or its encoder exported by
+            ``tools/model_converters/fcmae_to_backbone.py``); from scratch when None.
         cfg_options: Further overrides, applied last, e.g. ``{'train_dataloader.num_workers': 0}``.
         config: The config file; defaults to the atto shapes config.
 
@@ -100,8 +101,8 @@ def train_test_mask_rcnn_shapes(data_dir: str, work_dir: str,
     if init_checkpoint is not None:
         if not osp.isfile(init_checkpoint):
             raise FileNotFoundError(f'Backbone checkpoint {init_checkpoint!r} does not exist.')
-        options['model.backbone.init_cfg'] = dict(type='Pretrained', checkpoint=init_checkpoint,
-                                                  prefix='backbone.',
+        options['model.backbone.init_cfg'] = dict(type='mmconvnextv2.ConvNeXtV2Pretrained',
+                                                  checkpoint=init_checkpoint,
                                                   _delete_=True)  # the config's init_cfg is None
     options.update(cfg_options or {})
 

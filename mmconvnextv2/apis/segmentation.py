@@ -46,8 +46,9 @@ def shapes_cfg_options(data_root: str, max_iters: Optional[int] = None,
             one holding ``ade/``).
         max_iters: Training iterations; the warm-up, the lr decay, validation and the checkpoint
             follow. None keeps the config's schedule.
-        init_checkpoint: A checkpoint whose ``backbone.*`` weights initialise the backbone, e.g. a
-            fine-tuned shapes classifier or an exported FCMAE encoder. None trains from scratch.
+        init_checkpoint: A checkpoint whose backbone weights initialise the backbone, in any
+            layout ``mmconvnextv2.ConvNeXtV2Pretrained`` reads, e.g. a fine-tuned shapes
+            classifier, an FCMAE run or an exported encoder. None trains from scratch.
         num_workers: Data loading worker processes; 0 loads in the main process.
 
     Returns:
@@ -73,8 +74,8 @@ def shapes_cfg_options(data_root: str, max_iters: Optional[int] = None,
             'param_scheduler.1.end': max(max_iters, warmup + 1),
         })
     if init_checkpoint is not None:
-        options['model.backbone.init_cfg'] = dict(type='Pretrained', checkpoint=init_checkpoint,
-                                                  prefix='backbone.',
+        options['model.backbone.init_cfg'] = dict(type='mmconvnextv2.ConvNeXtV2Pretrained',
+                                                  checkpoint=init_checkpoint,
                                                   _delete_=True)  # the config's init_cfg is None
     return options
 
@@ -89,7 +90,8 @@ def train_upernet_shapes(data_root: str, work_dir: str, max_iters: Optional[int]
         data_root: Output folder of :func:`~mmconvnextv2.datasets.ensure_shapes_dataset`.
         work_dir: Where logs and checkpoints go.
         max_iters: Training iterations; None keeps the config's 4000.
-        init_checkpoint: Backbone initialisation (``backbone.*`` keys); None trains from scratch.
+        init_checkpoint: Backbone initialisation (see :func:`shapes_cfg_options`); None trains
+            from scratch.
         tta: Also test with multi-scale + flip (``*_shapes_ms-flip.py``).
         num_workers: Data loading worker processes; None keeps the config's.
         cfg_options: Further overrides of the training config, applied last. The multi-scale

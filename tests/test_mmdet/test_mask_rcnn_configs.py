@@ -91,7 +91,7 @@ def test_config_builds_under_mmdet_with_the_recipe(path):
     assert model.backbone.out_indices == (0, 1, 2, 3)
     assert list(cfg.model.neck.in_channels) == CHANNELS[size]
     init = cfg.model.backbone.init_cfg
-    assert init.type == 'Pretrained' and init.prefix == 'backbone.'
+    assert init.type == 'mmconvnextv2.ConvNeXtV2Pretrained' and 'prefix' not in init
     assert osp.basename(init.checkpoint).startswith(f'convnextv2-{size}_')
 
     optimizer = cfg.optim_wrapper.optimizer

@@ -88,7 +88,7 @@ def test_config_builds_under_mmseg(path):
         params += channels[-1] * 1001  # the classifier the paper counts
         assert params / 1e6 == pytest.approx(PAPER_PARAMS[arch], rel=0.02)
         init = backbone_cfg.init_cfg
-        assert init.type == 'Pretrained' and init.prefix == 'backbone.'
+        assert init.type == 'mmconvnextv2.ConvNeXtV2Pretrained' and 'prefix' not in init
         assert init.checkpoint.startswith(f'checkpoints/convnextv2-{arch}_')
 
     # Heads read the backbone's widths.

@@ -1,8 +1,9 @@
 """The UperNet configs initialise the backbone from the IN-1K fine-tuned classifier: an
-official-layout checkpoint, converted with our converter, loads into the segmentor's backbone
-through the config's ``init_cfg`` (prefix ``backbone.``), and its classifier head is left out."""
+official-layout checkpoint, as downloaded or converted with our converter, loads into the
+segmentor's backbone through the config's ``init_cfg``, and its classifier head is left out."""
 import os.path as osp
 
+import pytest
 import torch
 from mmengine import Config, DefaultScope
 from mmseg.registry import MODELS
@@ -33,13 +34,16 @@ def official_checkpoint(path: str) -> dict:
             if not key.startswith('head.')}
 
 
-def test_config_init_loads_the_converted_classifier_into_the_backbone(tmp_path):
-    expected = official_checkpoint(str(tmp_path / 'convnextv2_atto_1k_224_ema.pt'))
-    converted = str(tmp_path / 'convnextv2-atto_in1k.pth')
-    convert_checkpoint(str(tmp_path / 'convnextv2_atto_1k_224_ema.pt'), converted, arch='atto')
+@pytest.mark.parametrize('converted', [False, True], ids=['official', 'converted'])
+def test_config_init_loads_the_classifier_into_the_backbone(tmp_path, converted):
+    official = str(tmp_path / 'convnextv2_atto_1k_224_ema.pt')
+    expected = official_checkpoint(official)
+    checkpoint = str(tmp_path / 'convnextv2-atto_in1k.pth') if converted else official
+    if converted:
+        convert_checkpoint(official, checkpoint, arch='atto')
 
     cfg = Config.fromfile(CONFIG)
-    cfg.model.backbone.init_cfg.checkpoint = converted
+    cfg.model.backbone.init_cfg.checkpoint = checkpoint
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg.model)
         model.init_weights()

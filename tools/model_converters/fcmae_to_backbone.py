@@ -1,8 +1,9 @@
 """Export the encoder of an FCMAE checkpoint as a ConvNeXt V2 backbone checkpoint.
 
 The output holds ``backbone.*`` keys only, so it initialises a classifier (``load_from``) or any
-detector / segmentor backbone
-(``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``).
+detector / segmentor backbone, also through mmengine's
+``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``. Our configs'
+``mmconvnextv2.ConvNeXtV2Pretrained`` reads the FCMAE checkpoint itself as well.
 Sources: our FCMAE runs (``backbone.*`` = the sparse encoder, which has the dense keys; the decoder
 ``neck.*`` and the seeded masks' step count ``mask_step`` are dropped) and the official
 ``*_fcmae.pt`` files (through the checkpoint converter).

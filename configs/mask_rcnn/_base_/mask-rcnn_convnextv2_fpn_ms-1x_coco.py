@@ -19,10 +19,11 @@ model = dict(
         drop_path_rate=0.2,
         out_indices=(0, 1, 2, 3),
         gap_before_final_norm=False,
-        # Converted with tools/model_converters/convnextv2_to_mm.py: the IN-1K fine-tuned weights
-        # (FCMAE pre-trained); an FCMAE encoder file works the same way (same 'backbone.' keys).
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/convnextv2-tiny_in1k.pth',
-                      prefix='backbone.')),
+        # The IN-1K fine-tuned weights (FCMAE pre-trained) in any layout the converters read: the
+        # official convnextv2_<size>_1k_224_ema.pt as downloaded, timm, HF or ours; an FCMAE
+        # checkpoint works too. Converted while loading; a checkpoint of another size is an error.
+        init_cfg=dict(type='mmconvnextv2.ConvNeXtV2Pretrained',
+                      checkpoint='checkpoints/convnextv2-tiny_in1k.pth')),
     neck=dict(in_channels=[96, 192, 384, 768]),
     # Soft-NMS at test, as in the paper.
     test_cfg=dict(rcnn=dict(nms=dict(type='soft_nms', iou_threshold=0.5))))

@@ -24,9 +24,10 @@ model = dict(
         type='mmconvnextv2.ConvNeXtV2',
         out_indices=(0, 1, 2, 3),
         gap_before_final_norm=False,
-        # The converted IN-1K fine-tuned classifier (tools/model_converters/convnextv2_to_mm.py)
-        # holds `backbone.*` and `head.fc.*`; the per-size configs name the file.
-        init_cfg=dict(type='Pretrained', prefix='backbone.')),
+        # The IN-1K fine-tuned classifier in any layout the converters read (the official
+        # convnextv2_<size>_1k_224_ema.pt as downloaded, timm, HF or ours), converted while
+        # loading, its head left out; the per-size configs name the file.
+        init_cfg=dict(type='mmconvnextv2.ConvNeXtV2Pretrained', checkpoint=None)),
     decode_head=dict(num_classes=num_classes),
     auxiliary_head=dict(num_classes=num_classes),
     # Single-scale test: the 2048x512-resized image in overlapping 512x512 windows.

@@ -8,6 +8,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmconvnextv2.models import ConvNeXtV2
+
 from .timing import Step
 
 MODEL_NAMES = ('ours', 'timm', 'mmpretrain')

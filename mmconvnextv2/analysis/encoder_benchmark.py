@@ -9,6 +9,7 @@ import torch
 from mmconvnextv2.models import ConvNeXtV2, SparseConvNeXtV2
 from mmconvnextv2.models.utils import random_patch_mask
 from mmconvnextv2.utils.arch_settings import Arch
+
 from .timing import rotated, summarize, time_call
 
 # The dense backbone on the whole image, no mask: the cost FCMAE would have without sparsity.

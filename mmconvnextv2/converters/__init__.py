@@ -6,6 +6,7 @@ files, :mod:`.fcmae_export` writes the encoder of an FCMAE run. Reading and writ
 files is :mod:`mmconvnextv2.utils.checkpoint`.
 """
 from mmconvnextv2.utils.checkpoint import load_source, save_checkpoint
+
 from .arch import check_against_arch, infer_arch
 from .conversion import ConversionResult, convert_checkpoint, convert_state_dict
 from .fcmae_export import export_fcmae_encoder

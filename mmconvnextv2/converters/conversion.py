@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mmconvnextv2.utils.arch_settings import Arch
 from mmconvnextv2.utils.checkpoint import StateDict, key_listing, load_source, save_checkpoint
+
 from .arch import check_against_arch, infer_arch
 from .formats import FORMATS, detect_format
 from .key_mapping import densify_official, refuse_layer_scale, rename_keys

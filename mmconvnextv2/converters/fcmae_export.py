@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from mmconvnextv2.utils.checkpoint import key_listing, load_source, save_checkpoint
+
 from .conversion import ConversionResult, convert_state_dict
 
 # Buffers of our FCMAE algorithm itself: the seeded masks' step count (FCMAE(mask_seed=...)).

@@ -21,6 +21,7 @@ Supported source formats (``FORMATS``):
 import re
 
 from mmconvnextv2.utils.checkpoint import StateDict, key_listing
+
 from .key_mapping import FCMAE_DECODER_MODULES, SPARSE_WRAPPERS
 
 FORMATS = ('official', 'fcmae', 'timm', 'hf', 'mmpretrain', 'mmconvnextv2')

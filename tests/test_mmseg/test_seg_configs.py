@@ -138,4 +138,3 @@ def test_multi_scale_flip_configs_wrap_their_single_scale_config(path):
     assert len(resizes) >= 3
     # Validation during training stays single-scale.
     assert cfg.val_dataloader.dataset.pipeline == single.val_dataloader.dataset.pipeline
-

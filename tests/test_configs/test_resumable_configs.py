@@ -14,7 +14,7 @@ CONFIGS = sorted(path for path in glob.glob(osp.join(REPO, 'configs', '**', '*.p
 
 def test_every_kind_of_config_is_checked():
     folders = {osp.basename(osp.dirname(path)) for path in CONFIGS}
-    assert folders == {'convnextv2', 'fcmae', 'mask_rcnn', 'upernet', 'sem_fpn'}
+    assert folders == {'convnextv2', 'fcmae', 'mask_rcnn', 'upernet', 'sem_fpn', 'peers'}
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda path: osp.relpath(path, REPO))

@@ -131,5 +131,5 @@ def test_v1_style_fcmae_config_builds():
     assert block.grn is None and block.gamma.shape == (320, )
     assert model.neck.decoder[0].grn is not None  # the decoder stays as in the V2 run
     keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
-    assert keys['.gamma'] == dict(decay_mult=0.0) and '.grn.gamma' in keys
+    assert keys['.gamma'] == dict(decay_mult=0.0) and 'grn' in keys
     assert cfg.train_cfg.max_epochs == 8 and cfg.model.backbone.arch == 'atto'

@@ -125,7 +125,7 @@ def test_skip_mode_warns_with_the_path_and_returns_another_sample(tmp_path):
     finally:
         logger.removeHandler(handler)
     assert osp.basename(sample['data_samples'].img_path) == 'good.png'
-    assert tuple(sample['inputs'].shape) == (3, 128, 128)
+    assert tuple(sample['inputs'].shape) == (3, 224, 224)  # the FCMAE ImageNet crop
     bad_path = osp.join(str(tmp_path), 'train', 'truncated.jpg')
     warnings = [r.getMessage() for r in handler.records if r.levelno == logging.WARNING]
     assert warnings and all(bad_path in w and 'truncated' in w for w in warnings)

@@ -26,6 +26,8 @@ import torch
 
 from mmconvnextv2.datasets import write_shapes_dataset
 
+pytestmark = pytest.mark.slow  # starts real training runs
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STEPS = 3
 

@@ -11,6 +11,8 @@ import torch
 
 from mmconvnextv2.apis import build_runner, load_config
 
+pytestmark = pytest.mark.slow  # starts real training runs
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FCMAE_CONFIG = osp.join(REPO, 'configs/fcmae/fcmae_convnextv2-atto_shapes.py')
 FINETUNE_CONFIG = osp.join(REPO, 'configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py')

@@ -2,12 +2,15 @@
 through the same runners as tools/train.py, on a few shapes scenes rendered on the fly."""
 import os.path as osp
 
+import pytest
 import torch
 from PIL import Image
 
 from mmconvnextv2.apis import build_runner, load_config
 from mmconvnextv2.converters import export_fcmae_encoder
 from mmconvnextv2.datasets import SHAPE_CLASSES, draw_dataset_scene
+
+pytestmark = pytest.mark.slow  # starts real training runs
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FCMAE_CONFIG = osp.join(REPO, 'configs/fcmae/fcmae_convnextv2-atto_shapes.py')

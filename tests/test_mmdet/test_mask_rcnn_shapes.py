@@ -11,6 +11,8 @@ from mmconvnextv2.apis.detection import (COCO_AP_KEYS, SHAPES_DETECTION_SIZE, sc
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2
 
+pytestmark = pytest.mark.slow  # starts real training runs
+
 NUM_TRAIN, NUM_VAL = 6, 4
 
 

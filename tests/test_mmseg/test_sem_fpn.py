@@ -2,6 +2,7 @@
 config in the mmseg scope, trained one step and run for prediction."""
 import os.path as osp
 
+import pytest
 import torch
 from mmengine import Config, DefaultScope
 from mmengine.structures import PixelData
@@ -10,6 +11,8 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 from mmconvnextv2.models import ConvNeXtV2
+
+pytestmark = pytest.mark.slow  # starts real training runs
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs/sem_fpn/convnextv2-tiny_fpn_4xb4-160k_ade20k-512x512.py')

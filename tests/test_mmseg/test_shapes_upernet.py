@@ -19,6 +19,8 @@ from mmconvnextv2.apis.segmentation import (SHAPES_UPERNET_CONFIG, SHAPES_UPERNE
 from mmconvnextv2.datasets import write_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2
 
+pytestmark = pytest.mark.slow  # starts real training runs
+
 MMSEG_TOOLS = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools')
 NUM_CLASSES = 7
 ITERS = 4

@@ -21,6 +21,8 @@ from mmconvnextv2.apis.detection import SHAPES_DETECTION_SIZE
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 from mmconvnextv2.utils.checkpoint import allow_mmengine_checkpoint_types
 
+pytestmark = pytest.mark.slow  # starts real training runs
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HERE = osp.dirname(osp.abspath(__file__))
 NUM_TRAIN = 8

@@ -10,6 +10,8 @@ import pytest
 
 from mmconvnextv2.apis.gpu_check import FAIL, OK, judged
 
+pytestmark = pytest.mark.slow  # starts real training runs
+
 REPO = Path(__file__).resolve().parents[2]
 # The rows of a CPU run: every stage, fp16 autocast skipped (the CPU trains in bf16).
 EXPECTED_ROWS = {

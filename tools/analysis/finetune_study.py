@@ -58,8 +58,10 @@ def parse_args() -> argparse.Namespace:
 
 
 def planned_runs(args: argparse.Namespace) -> list[StudyRun]:
-    """Fine-tunings of every arm, size and seed, then the probes (one per encoder and size)."""
-    runs = [StudyRun(arm, n, seed) for arm in args.arms for n in args.sizes for seed in args.seeds]
+    """Fine-tunings of every arm, size and seed, smallest label budget first (where the claim is
+    tested), then the probes (one per encoder and size)."""
+    runs = [StudyRun(arm, n, seed) for n in sorted(args.sizes) for seed in args.seeds
+            for arm in args.arms]
     if not args.no_probe:
         probed = [arm for arm in args.arms if arm != 'scratch']
         if 'scratch' in args.arms:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import mmconvnextv2
+import mmconvnextv2  # noqa: F401  (registers the mmconvnextv2:: config scope)
 from mmconvnextv2.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

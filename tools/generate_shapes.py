@@ -13,7 +13,6 @@ import time
 
 from mmconvnextv2.datasets import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, ensure_shapes_dataset
 
-
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
@@ -21,8 +20,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default=osp.join(REPO, 'data/shapes'), help='output folder')
-    parser.add_argument('--num-train', type=int, default=DEFAULT_NUM_TRAIN, help='number of training scenes')
-    parser.add_argument('--num-val', type=int, default=DEFAULT_NUM_VAL, help='number of validation scenes')
+    parser.add_argument('--num-train', type=int, default=DEFAULT_NUM_TRAIN,
+                        help='number of training scenes')
+    parser.add_argument('--num-val', type=int, default=DEFAULT_NUM_VAL,
+                        help='number of validation scenes')
     parser.add_argument('--seed', type=int, default=0, help='data set seed')
     parser.add_argument('--size', type=int, default=224, help='image side in pixels')
     parser.add_argument('--force', action='store_true', help='regenerate even if complete')

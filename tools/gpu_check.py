@@ -45,8 +45,8 @@ def main() -> None:
     import torch
     from mmengine.logging import MMLogger
 
-    from mmconvnextv2.apis.gpu_check import (FULL_SIZES, QUICK_SIZES, STAGES, CheckRow,
-                                             format_row, format_table, run_gpu_check)
+    from mmconvnextv2.apis.gpu_check import (FULL_SIZES, QUICK_SIZES, STAGES, CheckRow, format_row,
+                                             format_table, run_gpu_check)
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda, but torch sees no GPU (torch.cuda.is_available() is '
                          'False); use --device cpu --quick on a machine without one.')

@@ -27,6 +27,7 @@ from mmengine.config import Config
 from mmconvnextv2.analysis import build_model, load_images, preprocess
 from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset
 from mmconvnextv2.utils import atomic_write_text
+
 from .runner import build_runner, load_config, set_max_epochs
 
 FINETUNE_CONFIG = 'mmconvnextv2::convnextv2/convnextv2-atto_fcmae-ft_shapes.py'

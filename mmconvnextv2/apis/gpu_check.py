@@ -46,6 +46,7 @@ from mmconvnextv2.converters import convert_state_dict
 from mmconvnextv2.datasets import ensure_shapes_dataset
 from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
 from mmconvnextv2.models.utils import random_patch_mask
+
 from .detection import train_test_mask_rcnn_shapes
 from .runner import load_config
 from .segmentation import train_upernet_shapes

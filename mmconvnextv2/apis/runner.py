@@ -1,4 +1,5 @@
-"""Config loading and runner construction shared by ``tools/train.py``, ``tools/test.py`` and the demo.
+"""Config loading and runner construction shared by ``tools/train.py``, ``tools/test.py`` and the
+runs on the bundled data.
 
 The same code serves mmpretrain, mmdet and mmseg configs: each config names its own
 ``default_scope`` (and ``runner_type`` where the library has one), and our modules are reached as

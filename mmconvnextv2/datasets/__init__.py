@@ -3,9 +3,9 @@ mmseg data set classes, a COCO data set that checks its annotation file, and an 
 names unreadable files."""
 from .coco import COCO_SECTIONS, CocoDataset, check_coco_annotations
 from .shapes import (DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, GENERATOR_VERSION, MANIFEST_NAME,
-                     SCENE_SPLITS, SHAPE_CLASSES, SPLITS, Scene, ShapeInstance,
-                     draw_dataset_scene, draw_scene, ensure_shapes_dataset, layout_paths,
-                     scene_rng, shapes_dataset_is_complete, write_shapes_dataset)
+                     SCENE_SPLITS, SHAPE_CLASSES, SPLITS, Scene, ShapeInstance, draw_dataset_scene,
+                     draw_scene, ensure_shapes_dataset, layout_paths, scene_rng,
+                     shapes_dataset_is_complete, write_shapes_dataset)
 from .shapes_cls_dataset import ShapesClsDataset
 from .shapes_seg_dataset import ShapesSegDataset
 from .transforms import ON_ERROR_CHOICES, LoadImageFromFileChecked, UnreadableImageError

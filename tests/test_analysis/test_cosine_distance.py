@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmconvnextv2.analysis import (channel_matrix, cosine_table, mean_cosine_distance,
-                                   unit_channels)
+from mmconvnextv2.analysis import channel_matrix, cosine_table, mean_cosine_distance, unit_channels
 
 
 def loop_distance(channels: np.ndarray) -> float:
@@ -22,8 +21,8 @@ def test_batched_gram_matches_the_pair_loop_on_random_maps():
     generator = torch.Generator().manual_seed(0)
     # Offsets and scales per channel, so the cosines spread over (-1, 1) and not around 0.
     maps = (torch.randn(3, 12, 5, 7, generator=generator)
-            + torch.randn(3, 12, 1, 1, generator=generator)) * torch.rand(3, 12, 1, 1,
-                                                                        generator=generator)
+            + torch.randn(3, 12, 1, 1, generator=generator)) \
+        * torch.rand(3, 12, 1, 1, generator=generator)
     got = mean_cosine_distance(channel_matrix(maps))
     expected = [loop_distance(image.flatten(1).numpy()) for image in maps]
     assert got.shape == (3, )

@@ -14,8 +14,8 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from mmconvnextv2.datasets import (MANIFEST_NAME, SHAPE_CLASSES, ShapesSegDataset,
-                                   draw_dataset_scene, draw_scene, ensure_shapes_dataset,
-                                   scene_rng, write_shapes_dataset)
+                                   draw_dataset_scene, draw_scene, ensure_shapes_dataset, scene_rng,
+                                   write_shapes_dataset)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM = {'train': 12, 'val': 4}

@@ -20,8 +20,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mmconvnextv2.engine.optimizers import (MMDET_TWO_STAGE_AUTOCAST_MODULES,
-                                            AutocastOptimWrapper)
+from mmconvnextv2.engine.optimizers import MMDET_TWO_STAGE_AUTOCAST_MODULES, AutocastOptimWrapper
 from mmconvnextv2.models import SPARSE_BACKENDS
 from mmconvnextv2.registry import MODELS
 

@@ -26,7 +26,7 @@ def test_parameter_count_matches_paper(arch):
     with torch.device('meta'):
         backbone = ConvNeXtV2(arch=arch)
         head = nn.Linear(backbone.channels[-1], 1000)
-    count = sum(p.numel() for p in backbone.parameters()) + sum(p.numel() for p in head.parameters())
+    count = sum(p.numel() for module in (backbone, head) for p in module.parameters())
     assert round(count / 1e6, 2) == PAPER_PARAMS_M[arch]
 
 
@@ -43,8 +43,8 @@ def test_official_parameter_names():
 def test_dense_outputs_have_one_norm_each():
     model = ConvNeXtV2(arch=TINY_ARCH, out_indices=(0, 1, 2, 3), gap_before_final_norm=False)
     outs = model(torch.randn(2, 3, 64, 64))
-    assert [tuple(o.shape) for o in outs] == [(2, 8, 16, 16), (2, 16, 8, 8), (2, 24, 4, 4),
-                                             (2, 32, 2, 2)]
+    assert [tuple(o.shape) for o in outs] == [
+        (2, 8, 16, 16), (2, 16, 8, 8), (2, 24, 4, 4), (2, 32, 2, 2)]
     assert [model.out_norm_name(i) for i in range(4)] == ['norm0', 'norm1', 'norm2', 'norm']
     # Each output map is LayerNorm-ed over channels: zero mean, unit variance per position.
     for out in outs:

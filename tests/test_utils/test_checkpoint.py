@@ -36,8 +36,8 @@ def make_runner(work_dir: str, max_epochs: int, resume: bool = False) -> Runner:
     return Runner(
         model=ToyModel(),
         work_dir=work_dir,
-        train_dataloader=dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler',
-                                                                  shuffle=False),
+        train_dataloader=dict(dataset=ToyDataset(),
+                              sampler=dict(type='DefaultSampler', shuffle=False),
                               batch_size=4, collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.001)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),

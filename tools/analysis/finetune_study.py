@@ -20,8 +20,7 @@ import argparse
 import os.path as osp
 import sys
 
-from mmconvnextv2.apis.finetune_study import (ARMS, StudyRun, collect, plot, run_study,
-                                               table)
+from mmconvnextv2.apis.finetune_study import ARMS, StudyRun, collect, plot, run_study, table
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ZOO_ENCODERS = {'fcmae_v2': 'zoo/fcmae_convnextv2-atto_shapes_encoder.pth',

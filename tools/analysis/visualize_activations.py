@@ -30,8 +30,7 @@ import torch
 from mmconvnextv2.analysis import (DEAD_TOL, DEFAULT_HOOK_PATTERN, SATURATED_TOL, ImageSource,
                                    backbone_forward, build_model, channel_matrix,
                                    channel_statistics, find_hook_points, load_image,
-                                   num_extra_tokens, plot_channel_grid, preprocess,
-                                   record_outputs)
+                                   num_extra_tokens, plot_channel_grid, preprocess, record_outputs)
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,4 +1,5 @@
-"""Random generator states in checkpoints, so a resumed run draws what the uninterrupted one would."""
+"""Random generator states in checkpoints, so a resumed run draws what the uninterrupted one
+would."""
 import random
 from typing import Any, Dict, Optional
 

@@ -1,9 +1,9 @@
 """ConvNeXt V2 backbone (Woo et al. 2023, arXiv 2301.00808).
 
 Parameter names follow the official release (``downsample_layers.i.j``, ``stages.i.j.{dwconv, norm,
-pwconv1, grn, pwconv2}``, ``norm``) so that official checkpoints map one to one and the layer-decay
-constructors of mmdet and mmseg, which match ``downsample_layers`` / ``stages`` in a class whose name
-contains "ConvNeXt", recognise it.
+pwconv1, grn, pwconv2}``, ``norm``) so that official checkpoints map one to one and the
+layer-decay constructors of mmdet and mmseg, which match ``downsample_layers`` / ``stages`` in a
+class whose name contains "ConvNeXt", recognise it.
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -15,6 +15,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mmconvnextv2.registry import MODELS
 from mmconvnextv2.utils.arch_settings import ARCH_SETTINGS, NUM_STAGES, resolve_arch
+
 from ..layers import GRN, DropPath, LayerNorm2d
 
 LAYER_DECAY_MODES = ('single', 'group')
@@ -139,7 +140,8 @@ class ConvNeXtV2(BaseBackbone):
         self.channels: List[int] = self.arch['channels']
         self.out_indices = self._resolve_out_indices(out_indices)
         if not 0 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [0, {self.num_stages}], got {frozen_stages}')
+            raise ValueError(f'frozen_stages must be in [0, {self.num_stages}], '
+                             f'got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.gap_before_final_norm = gap_before_final_norm
         self.with_out_norms = with_out_norms
@@ -255,7 +257,7 @@ class ConvNeXtV2(BaseBackbone):
 
     @staticmethod
     def _group_id(stage: int, block: int, is_downsample: bool) -> int:
-        """Official 12-group split: stem 0, stages 0/1 -> 1/2, stage 2 by 3 blocks, stage 3 -> 12."""
+        """The official 12 groups: stem 0, stages 0/1 -> 1/2, stage 2 by 3 blocks, stage 3 -> 12."""
         if stage == 0:
             return 0 if is_downsample else 1
         if stage == 1:

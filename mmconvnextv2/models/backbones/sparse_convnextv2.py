@@ -21,6 +21,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from mmconvnextv2.registry import MODELS
+
 from ..utils import upsample_mask
 from .convnextv2 import ConvNeXtV2, ConvNeXtV2Block
 

@@ -13,8 +13,8 @@ class ConvNeXtV2ClsHead(LinearClsHead):
     """Linear head initialised with truncated normal weights, then scaled by ``head_init_scale``.
 
     The backbone (``gap_before_final_norm=True``) already pools and normalises, so this is the
-    ``Linear`` of the paper's GAP -> LayerNorm -> Linear head. Fine-tuning re-initialises it with std
-    2e-5 and scale 0.001 (official recipe). The loss is computed in float32 also under bf16
+    ``Linear`` of the paper's GAP -> LayerNorm -> Linear head. Fine-tuning re-initialises it with
+    std 2e-5 and scale 0.001 (official recipe). The loss is computed in float32 also under bf16
     autocast, whose CPU policy would leave ``log_softmax`` in bf16.
 
     Args:

@@ -1,4 +1,5 @@
-"""FCMAE's lightweight decoder: fill masked sites with a token, one ConvNeXt V2 block, predict pixels."""
+"""FCMAE's lightweight decoder: fill masked sites with a token, one ConvNeXt V2 block, predict
+pixels."""
 from typing import List, Optional, Union
 
 import torch
@@ -6,6 +7,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmconvnextv2.registry import MODELS
+
 from ..backbones.convnextv2 import ConvNeXtV2Block
 
 

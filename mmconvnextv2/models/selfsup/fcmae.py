@@ -6,6 +6,7 @@ from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmconvnextv2.registry import MODELS
+
 from ..utils import random_patch_mask, seeded_patch_mask
 from .fcmae_init import INIT_MODES, init_decoder_official, init_encoder_official
 

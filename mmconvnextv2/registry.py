@@ -8,7 +8,6 @@ alike. Unscoped names our registry lacks are looked up in mmpretrain's registry 
 and mmengine register, with mmpretrain's classes first as before. (Batch augmentations are the
 exception: mmpretrain keeps them in a tree of their own, under which ours hangs.)
 """
-from typing import Optional
 
 import mmengine.registry as mmengine_registry
 import mmpretrain.registry as mmpretrain_registry
@@ -30,7 +29,7 @@ class _ScopeRegistry(Registry):
         super().__init__(name, parent=parent, scope='mmconvnextv2', locations=locations)
         self.fallback = fallback
 
-    def get(self, key: str) -> Optional[type]:
+    def get(self, key: str) -> type | None:
         """Our class for ``key``; for an unscoped ``key`` we lack, mmpretrain's (or mmengine's)."""
         self.import_from_location()
         scope, real_key = self.split_scope_key(key)

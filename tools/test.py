@@ -9,7 +9,6 @@ Example:
 import argparse
 import json
 import os
-from typing import Dict
 
 from mmengine.config import DictAction
 
@@ -32,7 +31,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def summary(metrics: Dict[str, float]) -> str:
+def summary(metrics: dict[str, float]) -> str:
     """One ``name: value`` line per metric, e.g. ``accuracy/top1: 76.70``."""
     return '\n'.join(f'{name}: {value:.2f}' if isinstance(value, float) else f'{name}: {value}'
                      for name, value in sorted(metrics.items()))

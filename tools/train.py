@@ -13,7 +13,6 @@ Examples:
 """
 import argparse
 import os
-from typing import Optional
 
 import torch
 from mmengine.config import Config, DictAction
@@ -72,7 +71,7 @@ def main() -> None:
     build_runner(cfg).train()
 
 
-def use_amp(cfg: Config, dtype: Optional[str] = None) -> None:
+def use_amp(cfg: Config, dtype: str | None = None) -> None:
     """Switches ``cfg.optim_wrapper`` to mixed precision.
 
     float16 goes through mmengine's ``AmpOptimWrapper`` (dynamic loss scaling, CUDA only),

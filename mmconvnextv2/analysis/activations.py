@@ -8,7 +8,6 @@ plane). These are the two failure modes the paper sees in FCMAE-trained ConvNeXt
 """
 import math
 from dataclasses import dataclass
-from typing import Dict, List
 
 import torch
 
@@ -45,7 +44,7 @@ class ChannelStatistics:
     def saturated_fraction(self) -> float:
         return self.saturated.double().mean().item()
 
-    def summary(self) -> Dict[str, object]:
+    def summary(self) -> dict[str, object]:
         """Fractions and per-channel lists, ready for JSON."""
         return dict(channels=len(self.mean), dead_fraction=self.dead_fraction,
                     saturated_fraction=self.saturated_fraction,
@@ -92,7 +91,7 @@ def plot_channel_grid(maps: torch.Tensor, stats: ChannelStatistics, path: str,
     rows = math.ceil(count / cols)
     limit = maps.abs().flatten().double().quantile(SCALE_QUANTILE).item() or 1.0
     figure = Figure(figsize=(1.1 * cols, 1.1 * rows + 0.5), dpi=120)
-    axes: List = figure.subplots(rows, cols, squeeze=False).flatten().tolist()
+    axes: list = figure.subplots(rows, cols, squeeze=False).flatten().tolist()
     for i, ax in enumerate(axes):
         ax.set_xticks([])
         ax.set_yticks([])

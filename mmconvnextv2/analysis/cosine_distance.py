@@ -18,7 +18,6 @@ and a live one cosine 0 (distance 1/2). The rule is deterministic, keeps the pap
 normalisation, and makes dead channels count as redundant with each other, so a layer of many dead
 channels scores low (collapsed) and an all-dead layer scores exactly 0.
 """
-from typing import Tuple
 
 import torch
 
@@ -48,7 +47,7 @@ def channel_matrix(feature: torch.Tensor, num_extra_tokens: int = 0,
                      f'got shape {tuple(feature.shape)}')
 
 
-def unit_channels(x: torch.Tensor, dead_eps: float = DEAD_EPS) -> Tuple[torch.Tensor, torch.Tensor]:
+def unit_channels(x: torch.Tensor, dead_eps: float = DEAD_EPS) -> tuple[torch.Tensor, torch.Tensor]:
     """Each channel divided by its L2 norm, dead channels set to zero.
 
     Args:

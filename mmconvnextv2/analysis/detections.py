@@ -1,7 +1,8 @@
 """Instance-segmentation results as a picture: ground truth beside the detector's prediction."""
 import os
 import os.path as osp
-from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import mmcv
 import numpy as np
@@ -21,7 +22,7 @@ class Instances(NamedTuple):
     masks: np.ndarray  # (N, H, W) bool
     boxes: np.ndarray  # (N, 4) x1, y1, x2, y2
     labels: np.ndarray  # (N,) class indices
-    scores: Optional[np.ndarray] = None  # (N,), predictions only
+    scores: np.ndarray | None = None  # (N,), predictions only
 
 
 class DetectionRow(NamedTuple):
@@ -32,7 +33,7 @@ class DetectionRow(NamedTuple):
     prediction: Instances
 
 
-def decode_segmentation(segmentation: Union[list, Mapping[str, Any]], height: int,
+def decode_segmentation(segmentation: list | Mapping[str, Any], height: int,
                         width: int) -> np.ndarray:
     """A COCO ``segmentation`` (polygons, RLE or uncompressed RLE) as an (H, W) bool mask."""
     if isinstance(segmentation, list):  # polygons: the union of their areas
@@ -89,7 +90,7 @@ def class_colors(num_classes: int) -> np.ndarray:
     return np.array([cmap(i % cmap.N)[:3] for i in range(num_classes)]) * 255
 
 
-def load_detector(config: Union[str, Config], checkpoint: str,
+def load_detector(config: str | Config, checkpoint: str,
                   device: str = 'cpu') -> torch.nn.Module:
     """Builds ``config.model`` in its default scope (mmdet when unset) in eval mode, with every
     weight from ``checkpoint`` (a whole-detector checkpoint, as training writes it).
@@ -105,7 +106,7 @@ def load_detector(config: Union[str, Config], checkpoint: str,
     return model.to(device).eval()
 
 
-def build_test_dataset(config: Union[str, Config]) -> BaseDataset:
+def build_test_dataset(config: str | Config) -> BaseDataset:
     """The ``test_dataloader`` dataset of an mmdet config, built in the config's scope."""
     from mmdet.registry import DATASETS
     cfg = read_config(config)
@@ -115,7 +116,7 @@ def build_test_dataset(config: Union[str, Config]) -> BaseDataset:
 
 @torch.no_grad()
 def detection_rows(model: torch.nn.Module, dataset: BaseDataset, indices: Sequence[int],
-                   score_thr: float = 0.5) -> List[DetectionRow]:
+                   score_thr: float = 0.5) -> list[DetectionRow]:
     """Runs a detector on dataset images and pairs each prediction with the ground truth.
 
     Args:
@@ -179,7 +180,7 @@ def plot_detection_rows(rows: Sequence[DetectionRow], class_names: Sequence[str]
     return path
 
 
-def save_detection_grid(config: Union[str, Config], checkpoint: str, path: str,
+def save_detection_grid(config: str | Config, checkpoint: str, path: str,
                         indices: Sequence[int] = (0, 1, 2, 3), score_thr: float = 0.5,
                         device: str = 'cpu') -> str:
     """Ground truth | prediction for test-set images of a detector, as one PNG.

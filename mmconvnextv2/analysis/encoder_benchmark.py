@@ -2,7 +2,7 @@
 
 Used by ``tools/analysis/benchmark_fcmae.py``; the timing itself is :mod:`.timing`.
 """
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -7,8 +7,8 @@ mmpretrain's ConvNeXt and its ViTs (supervised or MAE).
 import inspect
 import os.path as osp
 import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
@@ -27,7 +27,7 @@ DEFAULT_HOOK_PATTERN = r'backbone\.(stages\.\d+\.\d+|layers\.\d+)'
 CONVNEXT_MLP_HOOK_PATTERN = r'backbone\.stages\.\d+\.\d+\.act'
 
 
-def read_config(config: Union[str, Config]) -> Config:
+def read_config(config: str | Config) -> Config:
     """A config object, a config file, or ``<package>::<path>`` inside an installed package."""
     if not isinstance(config, str):
         return config
@@ -38,8 +38,8 @@ def read_config(config: Union[str, Config]) -> Config:
     return Config.fromfile(config)
 
 
-def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
-                device: Union[str, torch.device] = 'cpu') -> nn.Module:
+def build_model(config: str | Config, checkpoint: str | None = None,
+                device: str | torch.device = 'cpu') -> nn.Module:
     """Builds ``config.model`` in eval mode with the weights of ``checkpoint``.
 
     Args:
@@ -90,7 +90,7 @@ def load_backbone_weights(model: nn.Module, checkpoint: str) -> None:
                          'of this config (keys backbone.*)?')
 
 
-def find_hook_points(model: nn.Module, pattern: str = DEFAULT_HOOK_PATTERN) -> List[str]:
+def find_hook_points(model: nn.Module, pattern: str = DEFAULT_HOOK_PATTERN) -> list[str]:
     """Names of the modules matching ``pattern`` (a full-match regex), in network order.
 
     Raises:
@@ -128,14 +128,14 @@ def backbone_forward(model: nn.Module, inputs: torch.Tensor) -> object:
 
 
 @contextmanager
-def record_outputs(model: nn.Module, names: Sequence[str]) -> Iterator[Dict[str, torch.Tensor]]:
+def record_outputs(model: nn.Module, names: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
     """Collects the output of each named module at every forward, keyed by name.
 
     Yields:
         A dict that each forward fills (and overwrites).
     """
     modules = dict(model.named_modules())
-    outputs: Dict[str, torch.Tensor] = {}
+    outputs: dict[str, torch.Tensor] = {}
 
     def hook_for(name: str) -> Callable[[nn.Module, tuple, torch.Tensor], None]:
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:

@@ -1,7 +1,6 @@
 """FCMAE reconstructions as pictures: original | masked input | reconstruction | visible pasted."""
 import os
 import os.path as osp
-from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -14,7 +13,7 @@ PANELS = ('original', 'masked', 'reconstruction', 'pasted')
 
 @torch.no_grad()
 def reconstruction_panels(model: torch.nn.Module, images: torch.Tensor,
-                          mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+                          mask: torch.Tensor) -> dict[str, torch.Tensor]:
     """The four panels of :data:`PANELS` for normalised ``images`` under ``mask``.
 
     With ``norm_pix`` the decoder predicts each patch normalised by its own mean and variance;
@@ -42,7 +41,7 @@ def reconstruction_panels(model: torch.nn.Module, images: torch.Tensor,
 
 
 def save_reconstruction_grid(model: torch.nn.Module, raw_images: torch.Tensor, path: str,
-                             seed: int = 0, mask: Optional[torch.Tensor] = None) -> str:
+                             seed: int = 0, mask: torch.Tensor | None = None) -> str:
     """Draws one row of :data:`PANELS` per image into a PNG.
 
     Args:

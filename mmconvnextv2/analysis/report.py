@@ -3,8 +3,8 @@ import csv
 import json
 import os
 import os.path as osp
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Mapping, Sequence
 
 CSV_FIELDS = ('model', 'layer', 'depth', 'mean', 'std', 'channels', 'dead_fraction', 'images')
 
@@ -50,7 +50,7 @@ def write_csv(results: Results, path: str) -> None:
 def write_json(results: Results, path: str, meta: Mapping[str, object]) -> None:
     """``{'meta': ..., 'models': {label: [layer, ...]}}``."""
     _make_parent(path)
-    models: Dict[str, List[dict]] = {
+    models: dict[str, list[dict]] = {
         model: [asdict(layer) for layer in layers] for model, layers in results.items()}
     with open(path, 'w') as file:
         json.dump(dict(meta=dict(meta), models=models), file, indent=2)

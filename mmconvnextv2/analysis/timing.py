@@ -9,7 +9,7 @@ samples. Quartiles are computed one way for every tool, :func:`quartiles`.
 import os
 import statistics
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

@@ -3,14 +3,15 @@ import glob
 import json
 import os
 import os.path as osp
-from typing import List, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 
 class LossCurve(NamedTuple):
     """The logged training loss of one run: iteration numbers and values."""
 
-    iters: List[int]
-    losses: List[float]
+    iters: list[int]
+    losses: list[float]
 
 
 def read_loss_curve(scalars_json: str, key: str = 'loss') -> LossCurve:

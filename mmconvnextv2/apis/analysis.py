@@ -7,8 +7,8 @@ classes, written as CSV, JSON and a plot of relative depth against distance.
 """
 import os.path as osp
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
@@ -33,15 +33,15 @@ class AnalysedModel:
         label: Its name in the outputs and the plot's legend.
     """
 
-    config: Union[str, Config]
-    checkpoint: Optional[str]
+    config: str | Config
+    checkpoint: str | None
     label: str
 
 
 def layer_cosine_distances(model: nn.Module, dataset: BaseDataset, indices: Sequence[int],
                            hook_pattern: str = DEFAULT_HOOK_PATTERN, batch_size: int = 16,
                            dead_eps: float = DEAD_EPS, channels_last: bool = False,
-                           progress: bool = True) -> List[LayerDistance]:
+                           progress: bool = True) -> list[LayerDistance]:
     """The cosine distance of each hooked layer of ``model``, over the images ``indices``.
 
     Args:
@@ -62,9 +62,9 @@ def layer_cosine_distances(model: nn.Module, dataset: BaseDataset, indices: Sequ
     names = find_hook_points(model, hook_pattern)
     extra_tokens = num_extra_tokens(model)
     device = next(model.parameters()).device
-    distances: Dict[str, List[torch.Tensor]] = defaultdict(list)
-    dead: Dict[str, List[torch.Tensor]] = defaultdict(list)
-    channels: Dict[str, int] = {}
+    distances: dict[str, list[torch.Tensor]] = defaultdict(list)
+    dead: dict[str, list[torch.Tensor]] = defaultdict(list)
+    channels: dict[str, int] = {}
     bar = ProgressBar(len(indices)) if progress else None
     with torch.no_grad(), record_outputs(model, names) as outputs:
         for start in range(0, len(indices), batch_size):
@@ -98,8 +98,8 @@ def compare_feature_diversity(models: Sequence[AnalysedModel], images: ImageSour
                               hook_pattern: str = DEFAULT_HOOK_PATTERN,
                               dead_eps: float = DEAD_EPS, channels_last: bool = False,
                               seed: int = 0,
-                              device: Union[str, torch.device] = 'cpu',
-                              title: str = '') -> Dict[str, List[LayerDistance]]:
+                              device: str | torch.device = 'cpu',
+                              title: str = '') -> dict[str, list[LayerDistance]]:
     """Per-layer cosine distance of several models on the same images; writes CSV, JSON, PNG.
 
     Args:
@@ -126,7 +126,7 @@ def compare_feature_diversity(models: Sequence[AnalysedModel], images: ImageSour
     dataset = images.build()
     indices = round_robin_indices(dataset_labels(dataset), num_images, seed)
     print(f'{len(indices)} images from the {images.describe()}', flush=True)
-    results: Dict[str, List[LayerDistance]] = {}
+    results: dict[str, list[LayerDistance]] = {}
     for spec in models:
         print(f'{spec.label}: {spec.checkpoint or "random initialisation"}', flush=True)
         model = build_model(spec.config, spec.checkpoint, device)

@@ -8,8 +8,8 @@ and the same number of optimiser steps at every label budget:
 * ``fcmae_v2``: the FCMAE V2 (GRN) encoder pre-trained on the unlabelled pool;
 * ``fcmae_v1``: the V1-style FCMAE encoder (no GRN, LayerScale), pre-trained the same way.
 
-A frozen-feature linear probe (ridge regression on the pooled, normalised last-stage features)
-measures each encoder, and a random-init one, without training it. Every run writes its own
+A frozen-feature linear probe (ridge regression on the standardised, average-pooled last-stage
+features) measures each encoder, and a random-init one, without training it. Every run writes its own
 ``result.json``, so a killed study continues where it stopped and several processes can share
 the arms; :func:`collect` reads whatever is there.
 """
@@ -19,7 +19,6 @@ import os
 import os.path as osp
 import statistics
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from mmengine.config import Config
@@ -37,6 +36,26 @@ ARM_TITLES = {'scratch': 'from scratch', 'fcmae_v2': 'FCMAE V2 (GRN)',
 CHANCE = 100 / len(SHAPE_CLASSES)
 # Ridge penalty of the probe, relative to the mean squared feature norm.
 PROBE_RIDGE = 1e-2
+# The V1-style encoder's blocks (configs/fcmae/fcmae_convnextv2-atto-v1style_shapes.py): its
+# fine-tuning and probe build the same network.
+BACKBONE_OVERRIDES = {'fcmae_v1': dict(use_grn=False, layer_scale_init_value=1e-6)}
+
+
+def backbone_config(cfg: Config, arm: str, encoder: str | None) -> None:
+    """Sets the backbone of ``arm`` in ``cfg`` and its initialisation from ``encoder``.
+
+    ConvNeXt V2 encoders load through ``ConvNeXtV2Pretrained`` (with its size check); the V1-style
+    one, which that loader refuses as not ConvNeXt V2, as our own checkpoint (``backbone.*``).
+    """
+    cfg.model.backbone.update(BACKBONE_OVERRIDES.get(arm, {}))
+    if encoder is None:
+        cfg.model.backbone.init_cfg = None
+    elif arm in BACKBONE_OVERRIDES:
+        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=encoder,
+                                           prefix='backbone.')
+    else:
+        cfg.model.backbone.init_cfg = dict(type='mmconvnextv2.ConvNeXtV2Pretrained',
+                                           checkpoint=encoder)
 
 
 @dataclass(frozen=True)
@@ -61,8 +80,8 @@ class StudyRun:
         return osp.join(kind, self.arm, f'n{self.num_train}_seed{self.seed}')
 
 
-def finetune_config(run: StudyRun, encoder: Optional[str], iters: int, work_dir: str,
-                    num_val: Optional[int] = None) -> Config:
+def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: str,
+                    num_val: int | None = None) -> Config:
     """The fine-tuning config of ``run``: ``iters`` steps of the recipe's batch on its scenes.
 
     Args:
@@ -86,17 +105,15 @@ def finetune_config(run: StudyRun, encoder: Optional[str], iters: int, work_dir:
     loader.batch_size = min(loader.batch_size, run.num_train)
     steps_per_epoch = run.num_train // loader.batch_size
     set_max_epochs(cfg, max(3, math.ceil(iters / steps_per_epoch)))
-    cfg.model.backbone.init_cfg = (None if encoder is None else
-                                   dict(type='mmconvnextv2.ConvNeXtV2Pretrained',
-                                        checkpoint=encoder))
+    backbone_config(cfg, run.arm, encoder)
     cfg.randomness = dict(seed=run.seed)
     cfg.default_hooks.checkpoint.update(interval=cfg.train_cfg.max_epochs, max_keep_ckpts=1)
     cfg.default_hooks.logger.interval = 50
     return cfg
 
 
-def finetune(run: StudyRun, encoder: Optional[str], iters: int, work_dir: str,
-             num_val: Optional[int] = None) -> float:
+def finetune(run: StudyRun, encoder: str | None, iters: int, work_dir: str,
+             num_val: int | None = None) -> float:
     """Fine-tunes and tests ``run``; returns its validation top-1 in %."""
     runner = build_runner(finetune_config(run, encoder, iters, work_dir, num_val))
     runner.train()
@@ -106,11 +123,11 @@ def finetune(run: StudyRun, encoder: Optional[str], iters: int, work_dir: str,
 @torch.no_grad()
 def pooled_features(model: torch.nn.Module, dataset: ShapesClsDataset,
                     batch_size: int = 100) -> torch.Tensor:
-    """The classifier's input features (pooled, normalised last stage) of every scene."""
+    """The average-pooled last-stage features of every scene."""
     features = []
     for start in range(0, len(dataset), batch_size):
         images = load_images(dataset, range(start, min(start + batch_size, len(dataset))))
-        features.append(model.extract_feat(preprocess(model, images))[-1])
+        features.append(model.extract_feat(preprocess(model, images))[-1].mean((-2, -1)))
     return torch.cat(features).double()
 
 
@@ -126,10 +143,12 @@ def ridge_probe(train: torch.Tensor, train_labels: torch.Tensor, val: torch.Tens
     return float((val_x @ weights).argmax(1).eq(val_labels).double().mean() * 100)
 
 
-def probe(run: StudyRun, encoder: Optional[str], num_val: int) -> float:
+def probe(run: StudyRun, encoder: str | None, num_val: int) -> float:
     """Top-1 (%) of the frozen encoder's linear probe; None as ``encoder`` probes random weights."""
     cfg = load_config(FINETUNE_CONFIG)
-    cfg.model.backbone.init_cfg = None
+    backbone_config(cfg, run.arm, None)
+    # The encoders have no final norm: probe the raw last stage (the probe standardises it).
+    cfg.model.backbone.update(gap_before_final_norm=False, with_out_norms=False)
     torch.manual_seed(run.seed)
     model = build_model(cfg, encoder)
     size = cfg.train_dataloader.dataset.size
@@ -140,7 +159,7 @@ def probe(run: StudyRun, encoder: Optional[str], num_val: int) -> float:
                        pooled_features(model, val), torch.tensor(val.get_gt_labels()))
 
 
-def run_study(runs: list[StudyRun], encoders: dict[str, Optional[str]], iters: int,
+def run_study(runs: list[StudyRun], encoders: dict[str, str | None], iters: int,
               work_dir: str, num_val: int) -> None:
     """Runs every run of ``runs`` that has no ``result.json`` yet, writing it when done."""
     for index, run in enumerate(runs):

@@ -47,12 +47,10 @@ from mmconvnextv2.datasets import ensure_shapes_dataset
 from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
 from mmconvnextv2.models.utils import random_patch_mask
 
-from .detection import train_test_mask_rcnn_shapes
 from .runner import load_config
-from .segmentation import train_upernet_shapes
+from .shapes_runs import CLASSIFIER_CONFIG, train_mask_rcnn, train_upernet
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-FINETUNE_CONFIG = osp.join(REPO, 'configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py')
 STAGES = ('backbone', 'sparse-equivalence', 'fcmae', 'finetune-amp', 'mask-rcnn', 'upernet')
 OK, FAIL, SKIP, ERROR = 'ok', 'fail', 'skip', 'error'
 MASK_RATIO = 0.6
@@ -406,7 +404,7 @@ def check_finetune_amp(device: torch.device, sizes: CheckSizes, work_dir: str) -
     """Fine-tuning steps under ``tools/train.py --amp``'s precision: every loss finite."""
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
-    cfg = load_config(FINETUNE_CONFIG, osp.join(work_dir, 'finetune-amp'))
+    cfg = load_config(CLASSIFIER_CONFIG, osp.join(work_dir, 'finetune-amp'))
     # CUDA: float16 with dynamic loss scaling, as --amp picks; the CPU: bfloat16.
     load_tool('tools/train.py').use_amp(cfg, None if device.type == 'cuda' else 'bfloat16')
     if cfg.optim_wrapper.type == 'mmconvnextv2.AutocastOptimWrapper':
@@ -448,15 +446,6 @@ def shapes_data(work_dir: str, sizes: CheckSizes) -> str:
     return data_dir
 
 
-def runner_workers(workers: int) -> dict[str, object]:
-    """Config overrides of the data loading processes of every loader."""
-    options: dict[str, object] = {}
-    for split in ('train', 'val', 'test'):
-        options[f'{split}_dataloader.num_workers'] = workers
-        options[f'{split}_dataloader.persistent_workers'] = workers > 0
-    return options
-
-
 def mmcv_ops_unavailable(device: torch.device) -> str | None:
     """Why mmcv's ops (RoIAlign, NMS) cannot run on ``device``, or None when they can."""
     from mmcv.ops import get_compiling_cuda_version
@@ -473,10 +462,9 @@ def check_mask_rcnn(device: torch.device, sizes: CheckSizes, work_dir: str) -> l
     if reason:
         return [CheckRow('mask-rcnn', case, SKIP, note=reason)]
     start = time.perf_counter()
-    aps = train_test_mask_rcnn_shapes(shapes_data(work_dir, sizes),
-                                      osp.join(work_dir, 'mask-rcnn'), max_epochs=1,
-                                      batch_size=sizes.det_batch,
-                                      cfg_options=runner_workers(sizes.workers))
+    aps = train_mask_rcnn(shapes_data(work_dir, sizes), osp.join(work_dir, 'mask-rcnn'),
+                          max_epochs=1, batch_size=sizes.det_batch,
+                          num_workers=sizes.workers).metrics
     metrics = {**aps, 'wall_s': time.perf_counter() - start}
     # COCO reports -1 where the test scenes hold no object of a size.
     return [judged('mask-rcnn', case, metrics, {}, bounds={key: (-1.0, 1.0) for key in aps},
@@ -486,9 +474,9 @@ def check_mask_rcnn(device: torch.device, sizes: CheckSizes, work_dir: str) -> l
 def check_upernet(device: torch.device, sizes: CheckSizes, work_dir: str) -> list[CheckRow]:
     """UperNet: ``seg_iters`` training iterations, then mIoU on the test scenes."""
     start = time.perf_counter()
-    run = train_upernet_shapes(shapes_data(work_dir, sizes), osp.join(work_dir, 'upernet'),
-                               max_iters=sizes.seg_iters, num_workers=sizes.workers,
-                               cfg_options={'train_dataloader.batch_size': sizes.seg_batch})
+    run = train_upernet(shapes_data(work_dir, sizes), osp.join(work_dir, 'upernet'),
+                        max_iters=sizes.seg_iters, batch_size=sizes.seg_batch,
+                        num_workers=sizes.workers)
     metrics = {**run.metrics, 'wall_s': time.perf_counter() - start}
     return [judged('upernet', f'{sizes.seg_iters} iters, test {sizes.test_scenes} scenes',
                    metrics, {}, bounds={key: (0.0, 100.0) for key in run.metrics},

@@ -6,7 +6,6 @@ The same code serves mmpretrain, mmdet and mmseg configs: each config names its 
 ``mmconvnextv2.<Name>``.
 """
 import os.path as osp
-from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -17,8 +16,8 @@ from mmengine.runner import Runner
 import mmconvnextv2  # noqa: F401  (registers the ``mmconvnextv2::`` config scope first)
 
 
-def load_config(path: str, work_dir: Optional[str] = None,
-                cfg_options: Optional[dict] = None) -> Config:
+def load_config(path: str, work_dir: str | None = None,
+                cfg_options: dict | None = None) -> Config:
     """Reads a config, applies overrides and sets the work directory.
 
     Args:

@@ -6,7 +6,8 @@ images or with annotations of unknown images, ``need at least one array to conca
 deep inside its filtering. :class:`CocoDataset` names the file and what is wrong with it.
 """
 import json
-from typing import Any, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import mmengine.fileio as fileio
 from mmdet.datasets import CocoDataset as MMDetCocoDataset
@@ -25,13 +26,13 @@ def _listing(items: Sequence[Any]) -> str:
     return f'{shown} (and {rest} more)' if rest > 0 else shown
 
 
-def _entries_lacking(entries: List[Any], fields: Sequence[str]) -> List[int]:
+def _entries_lacking(entries: list[Any], fields: Sequence[str]) -> list[int]:
     """Indices of the entries that are not objects holding all of ``fields``."""
     return [index for index, entry in enumerate(entries)
             if not isinstance(entry, dict) or any(name not in entry for name in fields)]
 
 
-def check_coco_annotations(path: str, backend_args: Optional[dict] = None,
+def check_coco_annotations(path: str, backend_args: dict | None = None,
                            require_annotations: bool = True) -> None:
     """Checks that ``path`` is a COCO annotation file that mmdet can parse.
 
@@ -108,7 +109,7 @@ class CocoDataset(MMDetCocoDataset):
     file once more than mmdet does, a cost paid once at start-up.
     """
 
-    def load_data_list(self) -> List[dict]:
+    def load_data_list(self) -> list[dict]:
         """mmdet's data list, after the annotation file has passed the check.
 
         Raises:

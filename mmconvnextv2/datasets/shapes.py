@@ -29,8 +29,8 @@ import os
 import os.path as osp
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -296,8 +296,8 @@ def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, SCENE_SPLITS.index(split), index]))
 
 
-def draw_scene(rng_or_seed: Union[np.random.Generator, int], size: int = 224,
-               main_class: Optional[int] = None) -> Scene:
+def draw_scene(rng_or_seed: np.random.Generator | int, size: int = 224,
+               main_class: int | None = None) -> Scene:
     """Draws one scene: a textured ground, one large shape and one to four smaller ones.
 
     The large shape goes to a random depth, so it occludes and is occluded, unless the shapes

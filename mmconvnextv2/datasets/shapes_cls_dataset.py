@@ -6,7 +6,6 @@ scenes equal those of ``write_shapes_dataset`` at the same seed and size. Nothin
 pool of 10^5 scenes costs no disk and no start-up time, and a labelled subset of N scenes is the
 first N of its split (balanced, since the main shape cycles through the classes with the index).
 """
-from typing import Optional
 
 from mmpretrain.datasets import BaseDataset
 
@@ -65,7 +64,7 @@ class ShapesClsDataset(BaseDataset):
         info.update(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
         return info
 
-    def extra_repr(self) -> Optional[list[str]]:
+    def extra_repr(self) -> list[str] | None:
         """Lines of ``repr``: where the scenes come from."""
         return [f'Scenes: {self.split} {self.start}..{self.start + self.num_scenes - 1} '
                 f'(seed {self.seed}, {self.size}x{self.size}, rendered on the fly)']

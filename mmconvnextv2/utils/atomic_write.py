@@ -7,7 +7,8 @@ rename, which is then made durable by syncing the folder. On failure the tempora
 import os
 import os.path as osp
 import secrets
-from typing import BinaryIO, Callable
+from collections.abc import Callable
+from typing import BinaryIO
 
 
 def fsync_directory(directory: str) -> None:

@@ -15,8 +15,9 @@ instead a restricted stand-in is registered under that name, which resolves only
 import argparse
 import os
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from mmengine.logging import HistoryBuffer
 
 from .atomic_write import atomic_write
 
-StateDict = Dict[str, torch.Tensor]
+StateDict = dict[str, torch.Tensor]
 TORCH_SUFFIXES = ('.pth', '.pt', '.bin')
 SAFETENSORS_SUFFIX = '.safetensors'
 # How files written by torch.save begin: a zip archive (torch >= 1.6) or, in the legacy format, the
@@ -35,9 +36,9 @@ _TORCH_LEGACY_HEADER = pickle.dumps(torch.serialization.MAGIC_NUMBER, protocol=2
 _MAX_LISTED = 8
 
 
-def _numpy_checkpoint_types() -> List[type]:
+def _numpy_checkpoint_types() -> list[type]:
     """numpy types that appear in pickled arrays and scalars: reconstructors and dtype classes."""
-    types: List[type] = [np.ndarray, np.dtype, np._core.multiarray._reconstruct,
+    types: list[type] = [np.ndarray, np.dtype, np._core.multiarray._reconstruct,
                          np._core.multiarray.scalar]
     types += [type(np.dtype(name)) for name in (
         'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
@@ -69,7 +70,7 @@ def allow_mmengine_checkpoint_types() -> None:
         HistoryBuffer, *_numpy_checkpoint_types(), (_history_buffer_getattr, 'builtins.getattr')])
 
 
-def save_checkpoint(checkpoint: dict, path: Union[str, Path]) -> None:
+def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
     """Writes ``checkpoint`` with ``torch.save``, atomically and durably (:func:`atomic_write`).
 
     ``path`` then holds either its old content or the whole new checkpoint, never a part of it.
@@ -84,7 +85,7 @@ def key_listing(keys: Sequence[str]) -> str:
     return f'{shown} (and {rest} more)' if rest > 0 else shown
 
 
-def load_source(path: Union[str, Path]) -> StateDict:
+def load_source(path: str | Path) -> StateDict:
     """Loads the state dict of a checkpoint file without running code from it.
 
     ``.pth``, ``.pt`` and ``.bin`` files are read with weights-only ``torch.load``;

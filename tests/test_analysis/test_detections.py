@@ -12,9 +12,8 @@ from pycocotools import mask as mask_utils
 from mmconvnextv2.analysis.detections import (build_test_dataset, decode_segmentation,
                                               detection_rows, load_detector, overlay_masks,
                                               plot_detection_rows)
-from mmconvnextv2.apis.detection import (SHAPES_DETECTION_SIZE, SHAPES_MASK_RCNN_CONFIG,
-                                         shapes_data_options)
-from mmconvnextv2.apis.runner import load_config
+from mmconvnextv2.apis.detection import SHAPES_DETECTION_SIZE
+from mmconvnextv2.apis.shapes_runs import mask_rcnn_config
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 
 
@@ -58,7 +57,7 @@ def shapes_detector(tmp_path_factory):
     root = tmp_path_factory.mktemp('shapes_vis')
     data_dir = str(root / 'data')
     write_shapes_dataset(data_dir, 2, 3, seed=0, size=SHAPES_DETECTION_SIZE, progress=False)
-    cfg = load_config(SHAPES_MASK_RCNN_CONFIG, str(root / 'work'), shapes_data_options(data_dir))
+    cfg = mask_rcnn_config(data_dir, str(root / 'work'))
     torch.manual_seed(0)
     from mmdet.registry import MODELS
     checkpoint = str(root / 'detector.pth')

@@ -11,7 +11,6 @@ import functools
 import glob
 import os.path as osp
 import re
-from typing import Dict, List
 
 import pytest
 import torch
@@ -55,19 +54,19 @@ IN22K_FT_EPOCHS = dict(nano=90, tiny=90, base=30, large=30, huge=30)
 GPUS = 32  # the batch sizes in the names: 32 GPUs x images per GPU
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(name: str) -> Config:
     """The config (parsed once per session; tests must not modify it)."""
     return Config.fromfile(osp.join(CONFIG_DIR, name))
 
 
-def step(pipeline: List[dict], kind: str) -> dict:
+def step(pipeline: list[dict], kind: str) -> dict:
     matches = [s for s in pipeline if s['type'] == kind]
     assert len(matches) == 1, (kind, pipeline)
     return matches[0]
 
 
-def schedule(cfg: Config) -> Dict[str, dict]:
+def schedule(cfg: Config) -> dict[str, dict]:
     return {s['type']: s for s in cfg.param_scheduler}
 
 

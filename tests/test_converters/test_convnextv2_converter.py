@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, List
 
 import pytest
 import timm
@@ -73,7 +72,7 @@ def our_classifier(arch, num_classes: int = 1000) -> nn.Module:
                   in_channels=setting['channels'][-1]))).eval()
 
 
-def load_ours(arch, state_dict: Dict[str, torch.Tensor], num_classes: int = 1000) -> nn.Module:
+def load_ours(arch, state_dict: dict[str, torch.Tensor], num_classes: int = 1000) -> nn.Module:
     """Our classifier holding ``state_dict``, loaded strictly (every key present and used)."""
     with torch.device('meta'):
         model = our_classifier(arch, num_classes)
@@ -96,8 +95,8 @@ def as_linear(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.flatten(1) if tensor.ndim == 4 else tensor
 
 
-def official_from_timm(timm_sd: Dict[str, torch.Tensor], depths: List[int],
-                       with_classifier: bool = True) -> Dict[str, torch.Tensor]:
+def official_from_timm(timm_sd: dict[str, torch.Tensor], depths: list[int],
+                       with_classifier: bool = True) -> dict[str, torch.Tensor]:
     """The official ConvNeXt-V2 layout, written out name by name (GRN as (1, 1, 1, C))."""
     official = {}
     for p in ('weight', 'bias'):
@@ -139,7 +138,7 @@ def minkowski_kernel(weight: torch.Tensor) -> torch.Tensor:
     return kernel
 
 
-def sparse_fcmae_from_official(official: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def sparse_fcmae_from_official(official: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The key names and shapes of the official sparse FCMAE encoder (MinkowskiEngine modules)."""
     sparse = {}
     for key, value in official.items():

@@ -8,8 +8,8 @@ import os
 import os.path as osp
 import subprocess
 import sys
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable, List
 
 import pytest
 import torch
@@ -44,7 +44,7 @@ class Recorder(nn.Module):
         super().__init__()
         self.backbone = nn.Linear(8, 8)
         self.head = nn.Linear(8, 1)
-        self.dtypes: List[torch.dtype] = []
+        self.dtypes: list[torch.dtype] = []
         self.backbone.register_forward_hook(lambda m, a, out: self.dtypes.append(out.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,7 +137,7 @@ CPU_AUTOCAST = functools.partial(AutocastOptimWrapper, device_type='cpu')
 
 
 def run_steps(model: nn.Module, wrapper_type: Callable[..., OptimWrapper], step: Callable,
-              num_steps: int) -> List[float]:
+              num_steps: int) -> list[float]:
     """Losses of ``num_steps`` AdamW steps of a copy of ``model`` through ``wrapper_type``."""
     model = copy.deepcopy(model)
     wrapper = wrapper_type(optimizer=torch.optim.AdamW(model.parameters(), lr=1e-4))
@@ -154,7 +154,7 @@ def randomise_grn(model: nn.Module) -> nn.Module:
     return model
 
 
-def assert_close_but_not_equal(bf16: List[float], fp32: List[float]) -> None:
+def assert_close_but_not_equal(bf16: list[float], fp32: list[float]) -> None:
     assert all(torch.isfinite(torch.tensor(bf16)))
     torch.testing.assert_close(torch.tensor(bf16), torch.tensor(fp32), rtol=LOSS_RTOL, atol=0)
     assert bf16 != fp32  # bf16 rounding shows: the autocast path ran

@@ -5,7 +5,6 @@ optim_factory.py, as summarised in ../shared/paper.md), on the official paramete
 calling the backbone's ``get_layer_depth`` or the constructor's grouping.
 """
 import re
-from typing import Dict, List, Tuple
 
 import pytest
 import torch
@@ -19,7 +18,7 @@ DEPTHS = {'atto': [2, 2, 6, 2], 'base': [3, 3, 27, 3]}
 WIDTHS = {'atto': 320, 'base': 1024}
 
 
-def reference_layer_id(name: str, depths: List[int], mode: str) -> Tuple[int, int]:
+def reference_layer_id(name: str, depths: list[int], mode: str) -> tuple[int, int]:
     """(layer id, number of layers L) of an official name; its scale is rate ** (L + 1 - id)."""
     parts = name.split('.')
     if mode == 'single':
@@ -55,7 +54,7 @@ def classifier(arch: str) -> nn.Module:
 
 
 def groups_of(model: nn.Module, rate: float, mode: str, lr: float = 1e-3,
-              weight_decay: float = 0.05) -> List[dict]:
+              weight_decay: float = 0.05) -> list[dict]:
     constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
         type='mmconvnextv2.LayerDecayOptimWrapperConstructor',
         optim_wrapper_cfg=dict(optimizer=dict(type='AdamW', lr=lr, weight_decay=weight_decay)),
@@ -63,7 +62,7 @@ def groups_of(model: nn.Module, rate: float, mode: str, lr: float = 1e-3,
     return constructor(model).optimizer.param_groups
 
 
-def print_groups(title: str, groups: List[dict]) -> None:
+def print_groups(title: str, groups: list[dict]) -> None:
     print(f'\n{title}: {len(groups)} groups')
     print(f'{"layer":>5} {"lr_scale":>12} {"weight_decay":>12} {"tensors":>7}  first')
     for group in groups:
@@ -85,7 +84,7 @@ def test_every_parameter_matches_the_official_rules(arch, rate, mode, num_groups
     print_groups(f'{arch}, rate {rate}, mode {mode!r}', groups)
     assert len(groups) == num_groups
 
-    group_of: Dict[int, dict] = {id(p): g for g in groups for p in g['params']}
+    group_of: dict[int, dict] = {id(p): g for g in groups for p in g['params']}
     checked = 0
     for name, param in model.named_parameters():
         group = group_of[id(param)]

@@ -4,7 +4,6 @@ import copy
 import functools
 import glob
 import os.path as osp
-from typing import Dict, List, Tuple
 
 import pytest
 import torch
@@ -32,7 +31,7 @@ BASE_LR = 1e-4
 WEIGHT_DECAY = 0.05
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parsed(path: str) -> Config:
     # Resolving the mmdet:: bases reads all of mmdet's metafiles: seconds per config.
     return Config.fromfile(path)
@@ -54,7 +53,7 @@ def build_detector(cfg: Config) -> torch.nn.Module:
         return MODELS.build(cfg.model)
 
 
-def reference_layer_id(name: str, depths: List[int], mode: str) -> Tuple[int, int]:
+def reference_layer_id(name: str, depths: list[int], mode: str) -> tuple[int, int]:
     """The official ConvNeXt V2 layer ids (its optim_factory), restated: (id, number of ids)."""
     parts = name.split('.')
     in_backbone = parts[0] == 'backbone' and parts[1] in ('downsample_layers', 'stages')
@@ -168,7 +167,7 @@ def test_training_data_pipeline_and_batch_padding(name, coco_dir):
         assert inputs.shape[2] % 32 == 0 and inputs.shape[3] % 32 == 0
 
 
-def detector_groups(path: str) -> Tuple[torch.nn.Module, Dict[int, dict]]:
+def detector_groups(path: str) -> tuple[torch.nn.Module, dict[int, dict]]:
     """The detector of a config and its parameter groups as the runner builds them, by param id."""
     cfg = load(path)
     cfg.model.backbone.init_cfg = None

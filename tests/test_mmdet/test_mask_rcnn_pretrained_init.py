@@ -18,7 +18,7 @@ FCMAE_DECODER = {'decoder.0.dwconv.weight': (512, 1, 7, 7), 'mask_token': (1, 51
                  'proj.weight': (512, 320, 1, 1), 'pred.weight': (3072, 512, 1, 1)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _config() -> Config:
     # Resolving the mmdet:: bases reads all of mmdet's metafiles: seconds per config.
     return Config.fromfile(CONFIG)

@@ -7,15 +7,15 @@ import torch
 from mmengine.registry import init_default_scope
 from torchvision.ops import roi_align
 
-from mmconvnextv2.apis.detection import SHAPES_MASK_RCNN_CONFIG
 from mmconvnextv2.apis.runner import load_config
+from mmconvnextv2.apis.shapes_runs import MASK_RCNN_CONFIG
 
 
 def test_roi_extractor_matches_torchvision_on_our_fpn_features(tmp_path):
     from mmdet.registry import MODELS
     init_default_scope('mmdet')
     torch.manual_seed(0)
-    cfg = load_config(SHAPES_MASK_RCNN_CONFIG, str(tmp_path))
+    cfg = load_config(MASK_RCNN_CONFIG, str(tmp_path))
     model = MODELS.build(cfg.model).eval()
     with torch.no_grad():
         feats = model.neck(model.backbone(torch.randn(2, 3, 224, 224)))

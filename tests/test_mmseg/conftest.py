@@ -10,5 +10,5 @@ def metafiles_read_once():
     """mmengine reads every metafile of mmseg (about 200 YAML files, over a second) for each
     ``mmseg::`` base of each config it parses; they do not change while the tests run."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(config_utils, 'load', functools.lru_cache(maxsize=None)(config_utils.load))
+        patch.setattr(config_utils, 'load', functools.cache(config_utils.load))
         yield

@@ -3,7 +3,6 @@ scale and weight decay of every parameter, against the official ConvNeXt V2 laye
 out here."""
 import os.path as osp
 import re
-from typing import Dict, List
 
 import pytest
 import torch
@@ -20,7 +19,7 @@ WEIGHT_DECAY = 0.05
 register_all_modules(init_default_scope=False)
 
 
-def single_layer_id(name: str, depths: List[int]) -> int:
+def single_layer_id(name: str, depths: list[int]) -> int:
     """Official 'single' ids: one per block, the stem 1; a downsampling layer shares the id of
     the first block after it; everything outside the stages (heads, output norms) is on top."""
     match = re.match(r'backbone\.(downsample_layers|stages)\.(\d+)\.(\d+)\.', name)
@@ -59,7 +58,7 @@ def build(size: str, device: str) -> tuple:
     return cfg, model, optim_wrapper
 
 
-def lr_of_each_parameter(optim_wrapper) -> Dict[str, dict]:
+def lr_of_each_parameter(optim_wrapper) -> dict[str, dict]:
     by_name = {}
     for group in optim_wrapper.optimizer.param_groups:
         assert len(group['params']) == len(group['param_names'])

@@ -46,7 +46,7 @@ def test_no_config_climbs_out_of_its_folder():
             assert '../' not in f.read(), path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(path: str) -> Config:
     """The parsed config; parsed once, as the tests only read it."""
     return Config.fromfile(path)

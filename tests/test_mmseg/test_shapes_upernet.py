@@ -6,7 +6,6 @@ import json
 import os.path as osp
 import runpy
 import sys
-from typing import Dict, List
 
 import mmseg
 import numpy as np
@@ -43,7 +42,7 @@ def data_root(tmp_path_factory) -> str:
     return root
 
 
-def cli_options(options: dict) -> List[str]:
+def cli_options(options: dict) -> list[str]:
     """``--cfg-options`` arguments for mmseg's tools (tuples as ``(a,b)``)."""
     args = []
     for key, value in options.items():
@@ -53,19 +52,19 @@ def cli_options(options: dict) -> List[str]:
     return ['--cfg-options', *args]
 
 
-def run_mmseg_tool(tool: str, args: List[str], monkeypatch) -> None:
+def run_mmseg_tool(tool: str, args: list[str], monkeypatch) -> None:
     monkeypatch.setattr(sys, 'argv', [tool, *args])
     runpy.run_path(osp.join(MMSEG_TOOLS, tool), run_name='__main__')
 
 
-def reported_metrics(work_dir: str) -> Dict[str, float]:
+def reported_metrics(work_dir: str) -> dict[str, float]:
     """The metrics mmengine's LoggerHook dumps after a test, ``<work_dir>/<time>/<time>.json``."""
     (path, ) = glob.glob(osp.join(work_dir, '*', '*.json'))
     with open(path) as f:
         return json.load(f)
 
 
-def metrics_from_predictions(pred_dir: str, data_root: str) -> Dict[str, float]:
+def metrics_from_predictions(pred_dir: str, data_root: str) -> dict[str, float]:
     """aAcc, mIoU and mAcc (percent) from saved label PNGs, over the classes that occur."""
     intersect, pred_area, label_area = (np.zeros(NUM_CLASSES) for _ in range(3))
     gt_paths = sorted(glob.glob(osp.join(data_root, 'ade/annotations/validation/*.png')))

@@ -2,7 +2,6 @@
 import copy
 import functools
 import os.path as osp
-from typing import Dict
 
 import pytest
 import torch
@@ -26,23 +25,23 @@ def randomised(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def config(path: str) -> Config:
     return Config.fromfile(path)
 
 
-@functools.lru_cache(maxsize=None)
-def _our_fcmae_state_dict() -> Dict[str, torch.Tensor]:
+@functools.cache
+def _our_fcmae_state_dict() -> dict[str, torch.Tensor]:
     model = MODELS.build(config(FCMAE_CONFIG).model)
     return {k: v.clone() for k, v in randomised(model, seed=1).state_dict().items()}
 
 
-def our_fcmae_state_dict() -> Dict[str, torch.Tensor]:
+def our_fcmae_state_dict() -> dict[str, torch.Tensor]:
     """The state dict of our FCMAE model (atto): encoder under backbone., decoder under neck."""
     return dict(_our_fcmae_state_dict())
 
 
-def official_fcmae(ours: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def official_fcmae(ours: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The official dense FCMAE layout: encoder keys without prefix, GRN as (1, 1, 1, C), and the
     decoder's top-level modules (decoder, mask_token, proj, pred)."""
     official = {}
@@ -70,7 +69,7 @@ def classifier(arch: str = 'atto', checkpoint=None, num_classes: int = 6,
     return model
 
 
-def assert_backbone_loaded(model: nn.Module, ours: Dict[str, torch.Tensor]) -> None:
+def assert_backbone_loaded(model: nn.Module, ours: dict[str, torch.Tensor]) -> None:
     own = model.state_dict()
     encoder = {k: v for k, v in ours.items() if k.startswith('backbone.')}
     for key, value in encoder.items():

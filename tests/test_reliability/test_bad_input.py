@@ -12,7 +12,7 @@ import logging
 import os
 import os.path as osp
 import pickle
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -109,7 +109,7 @@ class RecordingHandler(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
-        self.records: List[logging.LogRecord] = []
+        self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
@@ -323,7 +323,7 @@ def classifier_for_features(checkpoint: str) -> None:
 # Each way a user-given checkpoint is read: the converters and tools/model_converters, the
 # ConvNeXtV2Pretrained init_cfg, mmengine's load_checkpoint (load_from, Pretrained init_cfg,
 # tools/visualization/vis_fcmae.py) and the feature analysis tools.
-LOADERS: Dict[str, Callable[[str], object]] = {
+LOADERS: dict[str, Callable[[str], object]] = {
     'load_source': load_source,
     'ConvNeXtV2Pretrained': lambda path: pretrained_atto(path).init_weights(),
     'mmengine load_checkpoint': lambda path: load_checkpoint(ConvNeXtV2(arch='atto'), path),
@@ -343,7 +343,7 @@ def test_checkpoint_that_would_run_code_is_refused_not_run(tmp_path, loader):
     assert not marker.exists()
 
 
-def torch_load_calls(path: str) -> List[ast.Call]:
+def torch_load_calls(path: str) -> list[ast.Call]:
     with open(path) as file:
         tree = ast.parse(file.read(), filename=path)
     return [node for node in ast.walk(tree) if isinstance(node, ast.Call)

@@ -12,7 +12,6 @@ import os.path as osp
 import signal
 import subprocess
 import sys
-from typing import Dict
 
 import pytest
 import torch
@@ -103,14 +102,14 @@ def train(case: str, data_dir: str, work_dir: str, probes: list, resume: bool = 
                           stderr=subprocess.PIPE).returncode
 
 
-def losses(work_dir: str) -> Dict[int, float]:
+def losses(work_dir: str) -> dict[int, float]:
     """Each iteration's loss; a repeated iteration (run again after a resume) keeps its last one."""
     with open(osp.join(work_dir, 'losses.jsonl')) as f:
         records = [json.loads(line) for line in f]
     return {record['iter']: record['loss'] for record in records}
 
 
-def final_weights(work_dir: str) -> Dict[str, torch.Tensor]:
+def final_weights(work_dir: str) -> dict[str, torch.Tensor]:
     allow_mmengine_checkpoint_types()
     return torch.load(osp.join(work_dir, 'epoch_3.pth'), weights_only=True)['state_dict']
 

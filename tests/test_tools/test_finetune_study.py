@@ -24,6 +24,11 @@ def test_config_trains_the_budget_on_the_first_scenes(tmp_path):
     small = study.finetune_config(study.StudyRun('scratch', 12), None, 30, str(tmp_path))
     assert small.train_dataloader.batch_size == 12 and small.train_cfg.max_epochs == 30
     assert small.model.backbone.init_cfg is None
+    # The V1-style encoder: its own blocks, loaded as our checkpoint.
+    v1 = study.finetune_config(study.StudyRun('fcmae_v1', 60), 'v1.pth', 30, str(tmp_path))
+    assert v1.model.backbone.use_grn is False and v1.model.backbone.layer_scale_init_value == 1e-6
+    assert v1.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='v1.pth',
+                                              prefix='backbone.')
 
 
 def test_ridge_probe_equals_the_least_squares_solution():

@@ -51,7 +51,7 @@ import os
 import platform
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -67,7 +67,7 @@ MODES = ('infer', 'train')
 MATMUL = 'matmul'
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parses the command line.
 
     Args:
@@ -138,7 +138,7 @@ def cpu_model() -> str:
     return platform.processor() or 'unknown'
 
 
-def package_version(name: str) -> Optional[str]:
+def package_version(name: str) -> str | None:
     """Version of an importable package, or ``None`` if it is missing."""
     try:
         module = __import__(name)
@@ -147,7 +147,7 @@ def package_version(name: str) -> Optional[str]:
     return getattr(module, '__version__', None)
 
 
-def environment() -> Dict[str, object]:
+def environment() -> dict[str, object]:
     """Software and hardware the benchmark ran on."""
     return dict(
         python=platform.python_version(),
@@ -164,7 +164,7 @@ def environment() -> Dict[str, object]:
     )
 
 
-def load_average() -> Optional[Tuple[float, float, float]]:
+def load_average() -> tuple[float, float, float] | None:
     """The 1, 5 and 15 minute load averages, where the OS reports them."""
     try:
         return os.getloadavg()
@@ -183,8 +183,8 @@ def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
     return torch.compile(model, backend='inductor') if enabled else model
 
 
-def make_steps(models: Dict[str, nn.Module], x: torch.Tensor,
-               args: argparse.Namespace) -> Dict[Tuple[str, str], Step]:
+def make_steps(models: dict[str, nn.Module], x: torch.Tensor,
+               args: argparse.Namespace) -> dict[tuple[str, str], Step]:
     """One step per (mode, model) for the requested modes, plus the matmul under ``infer``.
 
     Args:
@@ -196,7 +196,7 @@ def make_steps(models: Dict[str, nn.Module], x: torch.Tensor,
         Steps keyed by ``(mode, name)``; the matmul is ``('infer', 'matmul')`` (or
         ``('train', 'matmul')`` when only training is timed).
     """
-    steps: Dict[Tuple[str, str], Step] = {}
+    steps: dict[tuple[str, str], Step] = {}
     for mode in args.modes:
         for name, model in models.items():
             if mode == 'infer':
@@ -208,7 +208,7 @@ def make_steps(models: Dict[str, nn.Module], x: torch.Tensor,
     return steps
 
 
-def first_calls(steps: Dict[Tuple[str, str], Step]) -> Dict[str, float]:
+def first_calls(steps: dict[tuple[str, str], Step]) -> dict[str, float]:
     """Runs every step once and returns its time (the compile time when compiling)."""
     times = {}
     for (mode, name), step in steps.items():
@@ -219,7 +219,7 @@ def first_calls(steps: Dict[Tuple[str, str], Step]) -> Dict[str, float]:
     return times
 
 
-def warm_up(steps: Dict[Tuple[str, str], Step], iterations: int) -> None:
+def warm_up(steps: dict[tuple[str, str], Step], iterations: int) -> None:
     """Runs every step ``iterations`` times, untimed."""
     for i in range(iterations):
         for step in steps.values():
@@ -227,7 +227,7 @@ def warm_up(steps: Dict[Tuple[str, str], Step], iterations: int) -> None:
         log(f'  warm-up {i + 1}/{iterations}')
 
 
-def benchmark_arch(arch: str, args: argparse.Namespace) -> Dict[str, object]:
+def benchmark_arch(arch: str, args: argparse.Namespace) -> dict[str, object]:
     """Builds, (compiles,) warms up and times the three models of one size.
 
     Args:
@@ -259,13 +259,13 @@ def benchmark_arch(arch: str, args: argparse.Namespace) -> Dict[str, object]:
                 load_after=load_average(), raw=raw, summary=summary)
 
 
-def roof_gflops(record: Dict[str, object], matmul_size: int) -> float:
+def roof_gflops(record: dict[str, object], matmul_size: int) -> float:
     """Median matmul throughput (GFLOP/s) measured alongside one size."""
     key = next(k for k in record['summary'] if k.endswith('/' + MATMUL))
     return matmul_gflops(matmul_size, record['summary'][key]['median_ms'] / 1e3)
 
 
-def add_derived(record: Dict[str, object], args: argparse.Namespace) -> None:
+def add_derived(record: dict[str, object], args: argparse.Namespace) -> None:
     """Adds the matmul roof, speed ratios and inference throughput to a record, in place."""
     summary = record['summary']
     roof = roof_gflops(record, args.matmul_size)
@@ -285,7 +285,7 @@ def add_derived(record: Dict[str, object], args: argparse.Namespace) -> None:
             record['infer_roof_fraction'][name] = gflops / roof
 
 
-def clean_fraction(record: Dict[str, object], mode: str) -> str:
+def clean_fraction(record: dict[str, object], mode: str) -> str:
     """``'clean/all'`` samples of the model of one mode with the fewest clean samples."""
     stats = [record['summary'][f'{mode}/{name}'] for name in MODEL_NAMES]
     worst = min(stats, key=lambda s: (s['clean'], s['n']))
@@ -300,7 +300,7 @@ def compile_label(args: argparse.Namespace) -> str:
     return 'compiled (inductor' + (', freezing)' if args.freezing else ')')
 
 
-def format_table(records: List[Dict[str, object]], args: argparse.Namespace) -> str:
+def format_table(records: list[dict[str, object]], args: argparse.Namespace) -> str:
     """A readable table: per size and mode the median (IQR) of each model and the ratios.
 
     Ratios are other/ours of the median times, so > 1 means ours is faster. The last column is the
@@ -348,7 +348,7 @@ def format_table(records: List[Dict[str, object]], args: argparse.Namespace) -> 
     return '\n'.join(lines)
 
 
-def write_json(path: str, payload: Dict[str, object]) -> None:
+def write_json(path: str, payload: dict[str, object]) -> None:
     """Writes the results, creating the parent directory if needed."""
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -356,7 +356,7 @@ def write_json(path: str, payload: Dict[str, object]) -> None:
         json.dump(payload, f, indent=1)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     """Runs the benchmark, prints the table and writes the JSON.
 
     Args:

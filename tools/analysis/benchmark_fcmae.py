@@ -25,7 +25,7 @@ import argparse
 import json
 import platform
 import time
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import torch
 from mmengine.logging import MMLogger
@@ -59,7 +59,7 @@ def progress_printer(arch: str, ratio: float) -> Callable[[str], None]:
     return show
 
 
-def print_table(arch: str, ratio: float, results: Dict[str, Dict[str, float]]) -> None:
+def print_table(arch: str, ratio: float, results: dict[str, dict[str, float]]) -> None:
     dense = results.get('dense')
     print(f'\n{arch}, mask ratio {ratio}, training step of the encoder')
     peak = 'peak_mb' in dense if dense else False

@@ -41,7 +41,9 @@ def parse_args() -> argparse.Namespace:
     for arm, path in ZOO_ENCODERS.items():
         parser.add_argument(f'--{arm.replace("_", "-")}', default=osp.join(REPO, path),
                             help=f'backbone checkpoint of the {arm} arm (default: the zoo\'s)')
-    parser.add_argument('--no-probe', action='store_true', help='skip the linear probes')
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument('--no-probe', action='store_true', help='skip the linear probes')
+    runs.add_argument('--probe-only', action='store_true', help='only the linear probes')
     parser.add_argument('--report', action='store_true',
                         help='only collect the finished runs into the table and plot')
     args = parser.parse_args()
@@ -59,8 +61,8 @@ def parse_args() -> argparse.Namespace:
 def planned_runs(args: argparse.Namespace) -> list[StudyRun]:
     """Fine-tunings of every arm, size and seed, smallest label budget first (where the claim is
     tested), then the probes (one per encoder and size)."""
-    runs = [StudyRun(arm, n, seed) for n in sorted(args.sizes) for seed in args.seeds
-            for arm in args.arms]
+    runs = [] if args.probe_only else [StudyRun(arm, n, seed) for n in sorted(args.sizes)
+                                       for seed in args.seeds for arm in args.arms]
     if not args.no_probe:
         probed = [arm for arm in args.arms if arm != 'scratch']
         if 'scratch' in args.arms:

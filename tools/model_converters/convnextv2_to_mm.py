@@ -10,12 +10,12 @@ Example:
 """
 import argparse
 import sys
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 from mmconvnextv2.converters import FORMATS, ConversionResult, convert_checkpoint
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='source checkpoint (.pth, .pt, .bin or .safetensors)')
@@ -27,7 +27,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def report(result: ConversionResult, dst: str) -> List[str]:
+def report(result: ConversionResult, dst: str) -> list[str]:
     """The lines printed after a conversion."""
     arch = result.arch or 'custom'
     lines = [f'format:    {result.format}',
@@ -42,7 +42,7 @@ def report(result: ConversionResult, dst: str) -> List[str]:
     return lines
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         result = convert_checkpoint(args.src, args.dst, args.format, args.arch)

@@ -6,7 +6,7 @@ Example (the shapes Mask R-CNN after tools/analysis/train_mask_rcnn_shapes.py):
         work_dirs/mask_rcnn_shapes/epoch_12.pth --out work_dirs/mask_rcnn_shapes/detections.png
 """
 import argparse
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from mmengine.config import Config, DictAction
 
@@ -14,7 +14,7 @@ import mmconvnextv2.models  # noqa: F401
 from mmconvnextv2.analysis.detections import save_detection_grid
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='mmdet config with a test_dataloader (COCO layout)')
@@ -30,7 +30,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> str:
+def main(argv: Sequence[str] | None = None) -> str:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:

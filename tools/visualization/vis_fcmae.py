@@ -7,7 +7,6 @@ Example:
 import argparse
 import os
 import os.path as osp
-from typing import List
 
 import torch
 from mmengine.config import Config
@@ -31,7 +30,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def default_images(cfg: Config, count: int) -> List[str]:
+def default_images(cfg: Config, count: int) -> list[str]:
     dataset = cfg.train_dataloader.dataset
     folder = osp.join(dataset.data_root, dataset.get('data_prefix', ''))
     files = sorted(osp.join(root, name) for root, _, names in os.walk(folder) for name in names

@@ -6,7 +6,6 @@ file, and its ``ignore_empty`` skips every failure silently. On a data set of mi
 one bad image should either stop the run with its path, or be skipped with a warning naming it.
 """
 import logging
-from typing import Optional
 
 import mmcv
 import mmengine.fileio as fileio
@@ -58,14 +57,14 @@ class LoadImageFromFileChecked(LoadImageFromFile):
 
     def __init__(self, on_error: str = 'raise', to_float32: bool = False,
                  color_type: str = 'color', imdecode_backend: str = 'cv2',
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: dict | None = None) -> None:
         if on_error not in ON_ERROR_CHOICES:
             raise ValueError(f'on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}.')
         super().__init__(to_float32=to_float32, color_type=color_type,
                          imdecode_backend=imdecode_backend, backend_args=backend_args)
         self.on_error = on_error
 
-    def transform(self, results: dict) -> Optional[dict]:
+    def transform(self, results: dict) -> dict | None:
         """Loads ``results['img_path']`` into ``img``, ``img_shape`` and ``ori_shape``.
 
         Returns:

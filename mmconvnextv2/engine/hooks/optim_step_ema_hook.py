@@ -1,5 +1,4 @@
 """EMA of the weights updated once per optimizer step, as the official ConvNeXt V2 fine-tuning."""
-from typing import Optional
 
 from mmengine.optim import OptimWrapperDict
 from mmpretrain.engine.hooks import EMAHook
@@ -36,8 +35,8 @@ class OptimStepEMAHook(EMAHook):
         if int(self.ema_model.steps) == 0:
             self.ema_model.update_parameters(self.src_model)
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
-                         outputs: Optional[dict] = None) -> None:
+    def after_train_iter(self, runner, batch_idx: int, data_batch: dict | None = None,
+                         outputs: dict | None = None) -> None:
         # After update_params, should_update() tells whether this iteration's backward stepped.
         if runner.optim_wrapper.should_update():
             super().after_train_iter(runner, batch_idx, data_batch, outputs)

@@ -1,7 +1,7 @@
 """Random generator states in checkpoints, so a resumed run draws what the uninterrupted one
 would."""
 import random
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from mmconvnextv2.registry import HOOKS
 STATE_KEY = 'random_state'
 
 
-def capture_random_state() -> Dict[str, Any]:
+def capture_random_state() -> dict[str, Any]:
     """The states of Python's, numpy's and torch's global generators (CUDA's where present)."""
     state = dict(python=random.getstate(), numpy=np.random.get_state(),
                  torch=torch.get_rng_state())
@@ -22,7 +22,7 @@ def capture_random_state() -> Dict[str, Any]:
     return state
 
 
-def restore_random_state(state: Dict[str, Any]) -> None:
+def restore_random_state(state: dict[str, Any]) -> None:
     """Puts back the generator states that :func:`capture_random_state` returned."""
     random.setstate(state['python'])
     np.random.set_state(state['numpy'])
@@ -55,7 +55,7 @@ class RandomStateHook(Hook):
 
     priority = 'VERY_LOW'
 
-    def __init__(self, seed: Optional[int] = None) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:

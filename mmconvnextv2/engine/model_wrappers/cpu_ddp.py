@@ -1,5 +1,4 @@
 """Data-parallel training of a CPU model (gloo), which mmengine's DDP wrapper cannot start."""
-from typing import List, Optional
 
 from mmengine.model import MMDistributedDataParallel
 from torch import nn
@@ -21,7 +20,7 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
         **kwargs: Passed to ``MMDistributedDataParallel``.
     """
 
-    def __init__(self, module: nn.Module, device_ids: Optional[List[int]] = None,
+    def __init__(self, module: nn.Module, device_ids: list[int] | None = None,
                  **kwargs) -> None:
         on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
         super().__init__(module=module, device_ids=None if on_cpu else device_ids, **kwargs)

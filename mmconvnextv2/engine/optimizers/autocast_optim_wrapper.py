@@ -6,8 +6,9 @@ scaling: this wrapper only runs the forward pass under autocast. Parameters, gra
 optimiser state stay float32. For float16 on a GPU use ``AmpOptimWrapper``, whose dynamic loss
 scale keeps small gradients from underflowing.
 """
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ContextManager, Iterator, List, Optional, Sequence, Union
+from typing import Any, ContextManager
 
 import torch
 from mmengine.device import get_device
@@ -67,9 +68,9 @@ class AutocastOptimWrapper(OptimWrapper):
             ``accumulative_counts``, ``clip_grad``).
     """
 
-    def __init__(self, dtype: Union[str, torch.dtype] = 'bfloat16',
-                 device_type: Optional[str] = None,
-                 autocast_modules: Optional[Sequence[str]] = None, **kwargs) -> None:
+    def __init__(self, dtype: str | torch.dtype = 'bfloat16',
+                 device_type: str | None = None,
+                 autocast_modules: Sequence[str] | None = None, **kwargs) -> None:
         if dtype not in ('bfloat16', torch.bfloat16):
             raise ValueError(
                 f'AutocastOptimWrapper runs bfloat16 only, got dtype={dtype!r}. float16 needs '
@@ -117,7 +118,7 @@ class AutocastOptimWrapper(OptimWrapper):
                     f'AutocastOptimWrapper: {type(model).__name__} has no submodule {name!r} '
                     f'(autocast_modules={self.autocast_modules}).') from error
         # Contexts entered by pre-hooks, exited by the matching forward hooks (modules nest).
-        entered: List[ContextManager[None]] = []
+        entered: list[ContextManager[None]] = []
 
         def enter(module: nn.Module, args: tuple) -> None:
             context = self._autocast()

@@ -6,7 +6,6 @@ stem learns slowest, the head at the full rate. The layer ids come from the back
 segmentors alike; parameters outside the backbone (necks, heads) get the top id.
 """
 import operator
-from typing import Dict, List, Optional, Tuple
 
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
@@ -49,7 +48,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             paramwise_cfg=dict(layer_decay_rate=0.9, layer_decay_mode='single'))
     """
 
-    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None) -> None:
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None) -> None:
         paramwise_cfg = dict(paramwise_cfg or {})
         known = {'layer_decay_rate', 'layer_decay_mode', 'backbone', 'no_decay_keys'}
         unknown = set(paramwise_cfg) - known
@@ -81,11 +80,11 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         wrapper_cfg.setdefault('type', 'OptimWrapper')
         return OPTIM_WRAPPERS.build(wrapper_cfg, default_args=dict(optimizer=optimizer))
 
-    def param_groups(self, model: nn.Module) -> List[dict]:
+    def param_groups(self, model: nn.Module) -> list[dict]:
         """The parameter groups, ordered by layer id, decayed group first within a layer."""
         backbone = self._backbone(model)
         no_decay = self._no_decay_params(model)
-        groups: Dict[Tuple[int, bool], dict] = {}
+        groups: dict[tuple[int, bool], dict] = {}
         for name, param in model.named_parameters():
             if not param.requires_grad:
                 continue
@@ -128,7 +127,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                     ids.add(id(param))
         return ids
 
-    def _log(self, groups: List[dict]) -> None:
+    def _log(self, groups: list[dict]) -> None:
         lines = [f'layer-wise lr decay: rate {self.layer_decay_rate}, mode '
                  f'{self.layer_decay_mode!r}, {len(groups)} parameter groups']
         for group in groups:

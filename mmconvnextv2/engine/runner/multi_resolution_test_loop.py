@@ -7,7 +7,7 @@ centre-crop (crop ratio 224/256 = 0.875); from 384 pixels on, warp the whole ima
 ``'288px/accuracy/top1'``.
 """
 import copy
-from typing import Dict, List, Sequence, Union
+from collections.abc import Sequence
 
 from mmengine.evaluator import Evaluator
 from mmengine.runner import TestLoop
@@ -20,7 +20,7 @@ GEOMETRIC_TRANSFORMS = ('Resize', 'ResizeEdge', 'CenterCrop', 'RandomResizedCrop
 WARP_FROM = 384
 
 
-def resolution_transforms(resolution: int, crop_ratio: float = 0.875) -> List[dict]:
+def resolution_transforms(resolution: int, crop_ratio: float = 0.875) -> list[dict]:
     """The official evaluation resize (and crop) steps for one square input resolution."""
     if resolution >= WARP_FROM:
         return [dict(type='Resize', scale=(resolution, resolution), backend='pillow',
@@ -31,7 +31,7 @@ def resolution_transforms(resolution: int, crop_ratio: float = 0.875) -> List[di
 
 
 def pipeline_at_resolution(pipeline: Sequence[dict], resolution: int,
-                           crop_ratio: float = 0.875) -> List[dict]:
+                           crop_ratio: float = 0.875) -> list[dict]:
     """``pipeline`` with its resize and crop steps replaced by :func:`resolution_transforms`.
 
     Raises:
@@ -66,7 +66,7 @@ class MultiResolutionTestLoop(TestLoop):
         fp16: Run the model under autocast.
     """
 
-    def __init__(self, runner, dataloader: dict, evaluator: Union[Evaluator, dict, list],
+    def __init__(self, runner, dataloader: dict, evaluator: Evaluator | dict | list,
                  resolutions: Sequence[int], crop_ratio: float = 0.875,
                  fp16: bool = False) -> None:
         if not isinstance(dataloader, dict) or 'pipeline' not in dataloader.get('dataset', {}):
@@ -85,10 +85,10 @@ class MultiResolutionTestLoop(TestLoop):
             self.dataloader_cfgs.append(cfg)
         super().__init__(runner, self.dataloader_cfgs[0], evaluator, fp16)
 
-    def run(self) -> Dict[str, float]:
+    def run(self) -> dict[str, float]:
         """Tests at every resolution; returns all metrics, prefixed ``'<resolution>px/'``."""
         self.runner.call_hook('before_test')
-        metrics: Dict[str, float] = {}
+        metrics: dict[str, float] = {}
         for index, resolution in enumerate(self.resolutions):
             if index > 0:
                 self.dataloader = self.runner.build_dataloader(self.dataloader_cfgs[index],

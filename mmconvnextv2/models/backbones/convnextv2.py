@@ -5,7 +5,7 @@ pwconv1, grn, pwconv2}``, ``norm``) so that official checkpoints map one to one 
 layer-decay constructors of mmdet and mmseg, which match ``downsample_layers`` / ``stages`` in a
 class whose name contains "ConvNeXt", recognise it.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModule
@@ -54,15 +54,15 @@ class ConvNeXtV2Block(BaseModule):
         self.norm = nn.LayerNorm(channels, eps=1e-6)
         self.pwconv1 = nn.Linear(channels, hidden)
         self.act = nn.GELU()
-        self.grn: Optional[GRN] = GRN(hidden, layout='channels_last') if use_grn else None
+        self.grn: GRN | None = GRN(hidden, layout='channels_last') if use_grn else None
         self.pwconv2 = nn.Linear(hidden, channels)
-        self.gamma: Optional[nn.Parameter] = (
+        self.gamma: nn.Parameter | None = (
             nn.Parameter(torch.full((channels, ), layer_scale_init_value))
             if layer_scale_init_value > 0 else None)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
         self.with_cp = with_cp
 
-    def pointwise(self, x: torch.Tensor, visible: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def pointwise(self, x: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
         """LayerNorm -> Linear -> GELU -> GRN -> Linear (-> LayerScale) on (N, H, W, C).
 
         Args:
@@ -117,10 +117,10 @@ class ConvNeXtV2(BaseBackbone):
     num_stages = NUM_STAGES
 
     def __init__(self,
-                 arch: Union[str, Dict[str, List[int]]] = 'tiny',
+                 arch: str | dict[str, list[int]] = 'tiny',
                  in_channels: int = 3,
                  drop_path_rate: float = 0.0,
-                 out_indices: Union[int, Sequence[int]] = -1,
+                 out_indices: int | Sequence[int] = -1,
                  frozen_stages: int = 0,
                  gap_before_final_norm: bool = True,
                  with_out_norms: bool = True,
@@ -128,7 +128,7 @@ class ConvNeXtV2(BaseBackbone):
                  use_grn: bool = True,
                  layer_scale_init_value: float = 0.0,
                  channels_last: bool = False,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: dict | list[dict] | None = None) -> None:
         if init_cfg is None:
             init_cfg = [
                 dict(type='TruncNormal', layer=['Conv2d', 'Linear'], std=0.02, bias=0.0),
@@ -136,8 +136,8 @@ class ConvNeXtV2(BaseBackbone):
             ]
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
-        self.depths: List[int] = self.arch['depths']
-        self.channels: List[int] = self.arch['channels']
+        self.depths: list[int] = self.arch['depths']
+        self.channels: list[int] = self.arch['channels']
         self.out_indices = self._resolve_out_indices(out_indices)
         if not 0 <= frozen_stages <= self.num_stages:
             raise ValueError(f'frozen_stages must be in [0, {self.num_stages}], '
@@ -171,7 +171,7 @@ class ConvNeXtV2(BaseBackbone):
         self.to(memory_format=self.memory_format)
         self._freeze_stages()
 
-    def _resolve_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
+    def _resolve_out_indices(self, out_indices: int | Sequence[int]) -> tuple[int, ...]:
         indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
         resolved = []
         for index in indices:
@@ -181,7 +181,7 @@ class ConvNeXtV2(BaseBackbone):
             resolved.append(index % self.num_stages)
         return tuple(sorted(set(resolved)))
 
-    def _block_offsets(self) -> List[int]:
+    def _block_offsets(self) -> list[int]:
         """Index of each stage's first block among all blocks."""
         return [sum(self.depths[:i]) for i in range(self.num_stages)]
 
@@ -201,7 +201,7 @@ class ConvNeXtV2(BaseBackbone):
         self._freeze_stages()
         return self
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = x.contiguous(memory_format=self.memory_format)
         outs = []
         for i in range(self.num_stages):
@@ -224,7 +224,7 @@ class ConvNeXtV2(BaseBackbone):
         return x.flatten(1) if self.gap_before_final_norm else x.contiguous()
 
     def get_layer_depth(self, param_name: str, prefix: str = '',
-                        mode: str = 'single') -> Tuple[int, int]:
+                        mode: str = 'single') -> tuple[int, int]:
         """Layer id of a parameter for layer-wise learning-rate decay.
 
         The learning-rate scale of a parameter is ``decay ** (num_layers - layer_id - 1)``; this

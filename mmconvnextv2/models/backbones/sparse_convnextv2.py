@@ -15,7 +15,8 @@ All keep GRN per sample (the official sparse GRN mixes the batch, official issue
 mask (samples may keep different numbers of patches), honour ``with_cp`` block by block, and share
 the dense :class:`ConvNeXtV2`'s modules and state-dict keys, so weights move between them unchanged.
 """
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -56,8 +57,8 @@ class _SampleRows(NamedTuple):
     """
 
     batch_size: int
-    slots: Optional[torch.Tensor]
-    valid: Optional[torch.Tensor]
+    slots: torch.Tensor | None
+    valid: torch.Tensor | None
 
 
 def _sample_rows(visible: torch.Tensor) -> _SampleRows:
@@ -98,7 +99,7 @@ def _dense_block(x: torch.Tensor, block: ConvNeXtV2Block, visible: torch.Tensor)
 
 
 def _scatter_rows(rows: torch.Tensor, feats: torch.Tensor,
-                  shape: Tuple[int, int, int, int]) -> torch.Tensor:
+                  shape: tuple[int, int, int, int]) -> torch.Tensor:
     """Visible-site rows (R, C) into a zero map (N, C, H, W) stored channels-last."""
     n, c, h, w = shape
     dense = feats.new_zeros(n * h * w, c).index_copy(0, rows, feats)
@@ -106,7 +107,7 @@ def _scatter_rows(rows: torch.Tensor, feats: torch.Tensor,
 
 
 def _gather_block(feats: torch.Tensor, block: ConvNeXtV2Block, rows: torch.Tensor,
-                  samples: _SampleRows, shape: Tuple[int, int, int, int]) -> torch.Tensor:
+                  samples: _SampleRows, shape: tuple[int, int, int, int]) -> torch.Tensor:
     """One block on the visible rows (R, C) of a map of ``shape``."""
     n, c, h, w = shape
     y = block.dwconv(_scatter_rows(rows, feats, shape))
@@ -140,7 +141,7 @@ class _SubmanifoldDepthwise:
     swapped, and the centre offset is the identity.
     """
 
-    def __init__(self, indices: torch.Tensor, batch_size: int, spatial_shape: List[int],
+    def __init__(self, indices: torch.Tensor, batch_size: int, spatial_shape: list[int],
                  kernel_size: int) -> None:
         from spconv.core import ConvAlgo
         from spconv.pytorch import ops
@@ -149,13 +150,13 @@ class _SubmanifoldDepthwise:
         _, pairs, counts = ops.get_indice_pairs(
             indices, batch_size, spatial_shape, ConvAlgo.Native, [kernel_size] * 2, [1, 1],
             [pad, pad], [1, 1], [0, 0], subm=True)
-        self.offsets: List[Tuple[int, torch.Tensor, torch.Tensor]] = []
+        self.offsets: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         for k, count in enumerate(counts.tolist()[:kernel_size * kernel_size // 2]):
             if count:
                 self.offsets.append((k, pairs[0, k, :count].long(), pairs[1, k, :count].long()))
 
     def __call__(self, feats: torch.Tensor, weight: torch.Tensor,
-                 bias: Optional[torch.Tensor]) -> torch.Tensor:
+                 bias: torch.Tensor | None) -> torch.Tensor:
         taps = weight.flatten(1).t()  # (K*K, C)
         last = self.kernel_size * self.kernel_size - 1
         out = feats * taps[last // 2]
@@ -201,7 +202,7 @@ def _dense_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
     return x
 
 
-_STAGE_RUNNERS: Dict[str, Callable[[torch.nn.Sequential, torch.Tensor, torch.Tensor],
+_STAGE_RUNNERS: dict[str, Callable[[torch.nn.Sequential, torch.Tensor, torch.Tensor],
                                    torch.Tensor]] = {
     'dense': _dense_stage, 'gather': _gather_stage, 'spconv': _spconv_stage}
 
@@ -220,8 +221,8 @@ class SparseConvNeXtV2(ConvNeXtV2):
             layout.
     """
 
-    def __init__(self, arch: Union[str, dict] = 'tiny', sparse_backend: str = 'gather',
-                 out_indices: Union[int, Tuple[int, ...]] = -1, **kwargs) -> None:
+    def __init__(self, arch: str | dict = 'tiny', sparse_backend: str = 'gather',
+                 out_indices: int | tuple[int, ...] = -1, **kwargs) -> None:
         if sparse_backend not in SPARSE_BACKENDS:
             raise ValueError(f'sparse_backend must be one of {SPARSE_BACKENDS}, got '
                              f'{sparse_backend!r}')
@@ -245,7 +246,7 @@ class SparseConvNeXtV2(ConvNeXtV2):
             raise ValueError(f'mask must have shape (N, H/{self.total_stride}, '
                              f'W/{self.total_stride}) = {expected}, got {tuple(mask.shape)}')
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Encodes the visible patches.
 
         Args:

@@ -1,5 +1,4 @@
 """Classification head of ConvNeXt V2: a linear layer whose initial weights are scaled down."""
-from typing import List, Optional, Union
 
 import torch
 from mmpretrain.models.heads import LinearClsHead
@@ -26,7 +25,7 @@ class ConvNeXtV2ClsHead(LinearClsHead):
     """
 
     def __init__(self, num_classes: int, in_channels: int, head_init_scale: float = 1.0,
-                 init_std: float = 0.02, init_cfg: Optional[Union[dict, list]] = None,
+                 init_std: float = 0.02, init_cfg: dict | list | None = None,
                  **kwargs) -> None:
         if init_cfg is None:
             init_cfg = dict(type='TruncNormal', layer='Linear', std=init_std, bias=0.0)
@@ -43,6 +42,6 @@ class ConvNeXtV2ClsHead(LinearClsHead):
                 self.fc.weight.mul_(self.head_init_scale)
                 self.fc.bias.mul_(self.head_init_scale)
 
-    def _get_loss(self, cls_score: torch.Tensor, data_samples: List[DataSample],
+    def _get_loss(self, cls_score: torch.Tensor, data_samples: list[DataSample],
                   **kwargs) -> dict:
         return super()._get_loss(cls_score.float(), data_samples, **kwargs)

@@ -1,5 +1,4 @@
 """FCMAE's reconstruction loss: MSE to per-patch normalised pixels, on removed patches only."""
-from typing import Optional
 
 import torch
 from mmengine.model import BaseModule
@@ -39,7 +38,7 @@ class FCMAEReconstructionHead(BaseModule):
     """
 
     def __init__(self, patch_size: int = 32, norm_pix: bool = True, eps: float = 1e-6,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.patch_size = patch_size
         self.norm_pix = norm_pix

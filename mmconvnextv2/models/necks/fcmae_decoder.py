@@ -1,6 +1,5 @@
 """FCMAE's lightweight decoder: fill masked sites with a token, one ConvNeXt V2 block, predict
 pixels."""
-from typing import List, Optional, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -27,7 +26,7 @@ class FCMAEDecoder(BaseModule):
 
     def __init__(self, in_channels: int, embed_dim: int = 512, depth: int = 1,
                  patch_size: int = 32, out_channels: int = 3,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: dict | list[dict] | None = None) -> None:
         if init_cfg is None:
             init_cfg = [
                 dict(type='TruncNormal', layer=['Conv2d', 'Linear'], std=0.02, bias=0.0),

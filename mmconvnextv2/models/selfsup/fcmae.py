@@ -1,5 +1,4 @@
 """FCMAE: fully convolutional masked autoencoder pre-training (ConvNeXt V2, Sec. 3.1)."""
-from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmpretrain.models.selfsup import BaseSelfSupervisor
@@ -33,7 +32,7 @@ class FCMAE(BaseSelfSupervisor):
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict, mask_ratio: float = 0.6,
-                 patch_size: int = 32, mask_seed: Optional[int] = None,
+                 patch_size: int = 32, mask_seed: int | None = None,
                  init_mode: str = 'default', **kwargs) -> None:
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f'mask_ratio must be in (0, 1), got {mask_ratio}')
@@ -65,7 +64,7 @@ class FCMAE(BaseSelfSupervisor):
             init_encoder_official(self.backbone)
             init_decoder_official(self.neck)
 
-    def _grid_size(self, images: torch.Tensor) -> Tuple[int, int]:
+    def _grid_size(self, images: torch.Tensor) -> tuple[int, int]:
         """The patch grid of a batch of images; refuses sizes that are not whole patches."""
         h, w = images.shape[-2:]
         if h % self.patch_size or w % self.patch_size:
@@ -75,13 +74,13 @@ class FCMAE(BaseSelfSupervisor):
         return h // self.patch_size, w // self.patch_size
 
     def draw_mask(self, images: torch.Tensor,
-                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None) -> torch.Tensor:
         """A fresh random mask for a batch of images, (N, H/32, W/32)."""
         return random_patch_mask(images.shape[0], self._grid_size(images), self.mask_ratio,
                                  generator=generator, device=images.device)
 
     def draw_seeded_mask(self, images: torch.Tensor,
-                         data_samples: List[DataSample]) -> torch.Tensor:
+                         data_samples: list[DataSample]) -> torch.Tensor:
         """The training masks of ``mask_seed``: one per (step, dataset index); counts the step."""
         indices = [sample.get('sample_idx') for sample in data_samples]
         if None in indices:
@@ -103,8 +102,8 @@ class FCMAE(BaseSelfSupervisor):
         mask = inputs.new_zeros(n, h // self.patch_size, w // self.patch_size)
         return self.backbone(inputs, mask)
 
-    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
-             **kwargs) -> Dict[str, torch.Tensor]:
+    def loss(self, inputs: torch.Tensor, data_samples: list[DataSample],
+             **kwargs) -> dict[str, torch.Tensor]:
         if self.mask_seed is None:
             mask = self.draw_mask(inputs)
         else:

@@ -1,11 +1,11 @@
 """FCMAE's random patch mask: drawn on the 1/32 grid, upsampled (nearest) to every stage."""
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 
-def _kept_patches(grid_size: Tuple[int, int], mask_ratio: float) -> int:
+def _kept_patches(grid_size: tuple[int, int], mask_ratio: float) -> int:
     """How many of the grid's patches a mask of ``mask_ratio`` keeps; at least one."""
     if not 0.0 < mask_ratio < 1.0:
         raise ValueError(f'mask_ratio must be in (0, 1), got {mask_ratio}')
@@ -17,7 +17,7 @@ def _kept_patches(grid_size: Tuple[int, int], mask_ratio: float) -> int:
     return keep
 
 
-def _mask_from_noise(noise: torch.Tensor, keep: int, grid_size: Tuple[int, int]) -> torch.Tensor:
+def _mask_from_noise(noise: torch.Tensor, keep: int, grid_size: tuple[int, int]) -> torch.Tensor:
     """Keeps, per row of (N, L) ``noise``, the ``keep`` patches with the smallest values.
 
     Every subset of that size is equally likely and every sample keeps exactly ``keep`` patches.
@@ -28,9 +28,9 @@ def _mask_from_noise(noise: torch.Tensor, keep: int, grid_size: Tuple[int, int])
     return mask.view(noise.shape[0], *grid_size)
 
 
-def random_patch_mask(batch_size: int, grid_size: Tuple[int, int], mask_ratio: float,
-                      generator: Optional[torch.Generator] = None,
-                      device: Optional[torch.device] = None) -> torch.Tensor:
+def random_patch_mask(batch_size: int, grid_size: tuple[int, int], mask_ratio: float,
+                      generator: torch.Generator | None = None,
+                      device: torch.device | None = None) -> torch.Tensor:
     """Draws, per sample, a mask that removes all but ``int(L * (1 - mask_ratio))`` patches.
 
     Args:
@@ -49,8 +49,8 @@ def random_patch_mask(batch_size: int, grid_size: Tuple[int, int], mask_ratio: f
     return _mask_from_noise(noise, keep, grid_size)
 
 
-def seeded_patch_mask(sample_seeds: Sequence[Sequence[int]], grid_size: Tuple[int, int],
-                      mask_ratio: float, device: Optional[torch.device] = None) -> torch.Tensor:
+def seeded_patch_mask(sample_seeds: Sequence[Sequence[int]], grid_size: tuple[int, int],
+                      mask_ratio: float, device: torch.device | None = None) -> torch.Tensor:
     """Like :func:`random_patch_mask`, but each sample's mask is a function of its own seed.
 
     A sample's mask then does not depend on which batch, process or resumed run draws it.

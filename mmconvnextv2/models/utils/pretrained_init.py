@@ -8,7 +8,6 @@ mask token, proj, pred) and any classifier head are left out, so the classifier'
 own fresh initialisation, as the official fine-tuning does. Unlike mmengine's ``Pretrained``,
 which loads non-strictly and only logs a mismatch, a checkpoint of another size is an error.
 """
-from typing import Dict, List, Optional
 
 import torch
 from mmengine.logging import print_log
@@ -25,7 +24,7 @@ _BACKBONE = 'backbone.'
 _DECODER_PREFIXES = ('neck.',)
 
 
-def _size_name(depths: List[int], channels: List[int]) -> str:
+def _size_name(depths: list[int], channels: list[int]) -> str:
     """``'atto'`` etc. for a known size, else ``'custom size'``, with the depths and channels."""
     name = arch_name(depths, channels) or 'custom size'
     return f'{name} (depths {list(depths)}, channels {list(channels)})'
@@ -40,7 +39,7 @@ class ConvNeXtV2PretrainedInit:
         fmt: The checkpoint layout (see :data:`mmconvnextv2.converters.FORMATS`), or ``'auto'``.
     """
 
-    def __init__(self, checkpoint: Optional[str], fmt: str = 'auto') -> None:
+    def __init__(self, checkpoint: str | None, fmt: str = 'auto') -> None:
         self.checkpoint = checkpoint
         self.fmt = fmt
 
@@ -81,7 +80,7 @@ class ConvNeXtV2PretrainedInit:
             update_init_info(module, init_info=f'{type(self).__name__}: load from '
                                                f'{self.checkpoint}')
 
-    def _load(self, module: nn.Module, state_dict: Dict[str, torch.Tensor]) -> None:
+    def _load(self, module: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
         """Loads the ``backbone.*`` tensors; only output norms may be missing from them."""
         own = module.state_dict()
         # Output norms load only where the model has them; FCMAE encoders have none.
@@ -95,8 +94,8 @@ class ConvNeXtV2PretrainedInit:
                   f'{self.checkpoint}; kept the fresh initialisation of '
                   f'{", ".join(missing) or "nothing"}.', logger='current')
 
-    def _report(self, dropped: List[str], unmatched: List[str],
-                state_dict: Dict[str, torch.Tensor]) -> None:
+    def _report(self, dropped: list[str], unmatched: list[str],
+                state_dict: dict[str, torch.Tensor]) -> None:
         """Logs what of the checkpoint was not loaded: decoder, head, anything else."""
         decoder = dropped + [key for key in unmatched if key.startswith(_DECODER_PREFIXES)]
         head = [key for key in state_dict if not key.startswith(_BACKBONE)]

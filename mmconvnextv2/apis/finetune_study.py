@@ -9,9 +9,9 @@ and the same number of optimiser steps at every label budget:
 * ``fcmae_v1``: the V1-style FCMAE encoder (no GRN, LayerScale), pre-trained the same way.
 
 A frozen-feature linear probe (ridge regression on the standardised, average-pooled last-stage
-features) measures each encoder, and a random-init one, without training it. Every run writes its own
-``result.json``, so a killed study continues where it stopped and several processes can share
-the arms; :func:`collect` reads whatever is there.
+features) measures each encoder, and a random-init one, without training it. Every run writes
+its own ``result.json``, so a killed study continues where it stopped and several processes can
+share the arms; :func:`collect` reads whatever is there.
 """
 import json
 import math

@@ -60,7 +60,7 @@ param_scheduler = [
 train_cfg = dict(max_epochs=30, val_interval=10)
 
 custom_hooks = [
-    dict(type='mmpretrain.EMAHook', momentum=0.01, priority='ABOVE_NORMAL'),
+    dict(type='mmconvnextv2.OptimStepEMAHook', momentum=0.01, priority='ABOVE_NORMAL'),
     dict(type='mmconvnextv2.RandomStateHook'),
 ]
 default_hooks = dict(

@@ -98,7 +98,6 @@ def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: st
     cfg = load_config(FINETUNE_CONFIG, work_dir)
     cfg.train_dataloader.dataset.num_scenes = run.num_train
     if num_val is not None:
-        cfg.val_dataloader.dataset.num_scenes = num_val
         cfg.test_dataloader.dataset.num_scenes = num_val
     # The recipe drops the last incomplete batch: a budget below one batch is one smaller batch.
     loader = cfg.train_dataloader
@@ -106,6 +105,8 @@ def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: st
     steps_per_epoch = run.num_train // loader.batch_size
     set_max_epochs(cfg, max(3, math.ceil(iters / steps_per_epoch)))
     backbone_config(cfg, run.arm, encoder)
+    # Tested once, after training (validation would evaluate the same scenes again).
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.randomness = dict(seed=run.seed)
     cfg.default_hooks.checkpoint.update(interval=cfg.train_cfg.max_epochs, max_keep_ckpts=1)
     cfg.default_hooks.logger.interval = 50

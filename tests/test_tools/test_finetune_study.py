@@ -18,7 +18,7 @@ def test_config_trains_the_budget_on_the_first_scenes(tmp_path):
     assert cfg.train_dataloader.dataset.num_scenes == 60
     assert cfg.train_dataloader.dataset.split == 'train'
     assert cfg.train_dataloader.batch_size == 32 and cfg.train_cfg.max_epochs == 300
-    assert cfg.val_dataloader.dataset.num_scenes == cfg.test_dataloader.dataset.num_scenes == 50
+    assert cfg.test_dataloader.dataset.num_scenes == 50 and cfg.val_dataloader is None
     assert cfg.model.backbone.init_cfg.checkpoint == 'enc.pth' and cfg.randomness.seed == 3
     # A budget below one batch trains on smaller batches of all its scenes.
     small = study.finetune_config(study.StudyRun('scratch', 12), None, 30, str(tmp_path))

@@ -13,8 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mmconvnextv2.apis.segmentation import (SHAPES_UPERNET_CONFIG, SHAPES_UPERNET_TTA_CONFIG,
-                                            shapes_cfg_options, train_upernet_shapes)
+from mmconvnextv2.apis.runner import load_config
+from mmconvnextv2.apis.segmentation import upernet_schedule
+from mmconvnextv2.apis.shapes_runs import UPERNET_CONFIG, UPERNET_TTA_CONFIG, train_upernet
 from mmconvnextv2.datasets import write_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2
 
@@ -40,6 +41,22 @@ def data_root(tmp_path_factory) -> str:
     root = str(tmp_path_factory.mktemp('shapes'))
     write_shapes_dataset(root, num_train=8, num_val=4, seed=0, size=64, progress=False)
     return root
+
+
+def data_options(data_root: str) -> dict:
+    """Overrides for mmseg's tools: every split from ``data_root``'s ADE20K layout, loaded in the
+    main process."""
+    options = {}
+    for split in ('train', 'val', 'test'):
+        options.update({f'{split}_dataloader.dataset.data_root': osp.join(data_root, 'ade'),
+                        f'{split}_dataloader.num_workers': 0,
+                        f'{split}_dataloader.persistent_workers': False})
+    return options
+
+
+def config_file(config: str) -> str:
+    """The file of an ``mmconvnextv2::`` config name, for mmseg's tools."""
+    return load_config(config).filename
 
 
 def cli_options(options: dict) -> list[str]:
@@ -85,10 +102,9 @@ def metrics_from_predictions(pred_dir: str, data_root: str) -> dict[str, float]:
 
 
 def test_mmseg_tools_train_then_test_report_miou(data_root, tmp_path, monkeypatch):
-    data_options = shapes_cfg_options(data_root, num_workers=0)
-    options = {**shapes_cfg_options(data_root, max_iters=ITERS, num_workers=0), **TRAIN_SMALL}
+    options = {**data_options(data_root), **upernet_schedule(ITERS), **TRAIN_SMALL}
     work_dir = str(tmp_path / 'train')
-    run_mmseg_tool('train.py', [SHAPES_UPERNET_CONFIG, '--work-dir', work_dir,
+    run_mmseg_tool('train.py', [config_file(UPERNET_CONFIG), '--work-dir', work_dir,
                                 *cli_options(options)], monkeypatch)
     checkpoint = osp.join(work_dir, f'iter_{ITERS}.pth')
     state = torch.load(checkpoint, map_location='cpu', weights_only=True)
@@ -100,10 +116,12 @@ def test_mmseg_tools_train_then_test_report_miou(data_root, tmp_path, monkeypatc
         losses = [json.loads(line)['loss'] for line in f if '"loss"' in line]
     assert len(losses) == ITERS and np.isfinite(losses).all()
 
-    for config, name in ((SHAPES_UPERNET_CONFIG, 'single'), (SHAPES_UPERNET_TTA_CONFIG, 'tta')):
+    for config, name in ((UPERNET_CONFIG, 'single'), (UPERNET_TTA_CONFIG, 'tta')):
         test_dir, pred_dir = str(tmp_path / name), str(tmp_path / f'{name}_pred')
-        run_mmseg_tool('test.py', [config, checkpoint, '--work-dir', test_dir, '--out', pred_dir,
-                                   *cli_options({**data_options, **TEST_SMALL})], monkeypatch)
+        run_mmseg_tool('test.py', [config_file(config), checkpoint, '--work-dir', test_dir,
+                                   '--out', pred_dir,
+                                   *cli_options({**data_options(data_root), **TEST_SMALL})],
+                       monkeypatch)
         reported = reported_metrics(test_dir)
         expected = metrics_from_predictions(pred_dir, data_root)
         for key in ('aAcc', 'mIoU', 'mAcc'):
@@ -121,18 +139,23 @@ def test_demo_function_trains_tests_and_returns_miou(data_root, tmp_path):
     init_checkpoint = str(tmp_path / 'encoder.pth')
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in encoder.state_dict().items()}},
                init_checkpoint)
-    run = train_upernet_shapes(data_root, str(tmp_path / 'demo'), max_iters=2, tta=True,
-                               num_workers=0, init_checkpoint=init_checkpoint, cfg_options=options)
-    assert run.max_iters == 2 and osp.isfile(run.checkpoint)
+    work_dir = str(tmp_path / 'demo')
+    run = train_upernet(data_root, work_dir, max_iters=2, tta=True, num_workers=0,
+                        init_checkpoint=init_checkpoint, cfg_options=options)
+    assert run.iters == 2 and run.checkpoint == osp.join(work_dir, 'iter_2.pth')
     gamma = torch.load(run.checkpoint, weights_only=True)['state_dict'][
         'backbone.stages.2.5.grn.gamma']
     torch.testing.assert_close(gamma, torch.full_like(gamma, 0.5), atol=0.05, rtol=0)
-    for metrics in (run.metrics, run.tta_metrics):
-        assert set(metrics) == {'aAcc', 'mIoU', 'mAcc'}
-        assert all(0.0 <= value <= 100.0 for value in metrics.values())
+    assert list(run.metrics) == ['aAcc', 'mIoU', 'mAcc', 'tta_aAcc', 'tta_mIoU', 'tta_mAcc']
+    assert all(0.0 <= value <= 100.0 for value in run.metrics.values())
     assert osp.isdir(run.log_dir)
 
 
-def test_bad_iterations_raise(data_root):
+def test_bad_iterations_raise():
     with pytest.raises(ValueError, match='max_iters'):
-        shapes_cfg_options(data_root, max_iters=0)
+        upernet_schedule(0)
+
+
+def test_missing_data_names_the_generator(tmp_path):
+    with pytest.raises(FileNotFoundError, match='ensure_shapes_dataset'):
+        train_upernet(str(tmp_path), str(tmp_path / 'work'))

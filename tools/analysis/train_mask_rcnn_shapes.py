@@ -16,21 +16,17 @@ import argparse
 import json
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Sequence
-
-from mmengine.runner import find_latest_checkpoint
+from collections.abc import Sequence
 
 from mmconvnextv2.analysis.detections import save_detection_grid
-from mmconvnextv2.apis.detection import (COCO_AP_NAMES, SHAPES_DETECTION_SIZE,
-                                         SHAPES_MASK_RCNN_CONFIG, shapes_data_options,
-                                         train_test_mask_rcnn_shapes)
-from mmconvnextv2.apis.runner import load_config
+from mmconvnextv2.apis.detection import COCO_AP_NAMES, SHAPES_DETECTION_SIZE
+from mmconvnextv2.apis.shapes_runs import mask_rcnn_config, train_mask_rcnn
 from mmconvnextv2.datasets import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, ensure_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', default=osp.join(REPO, f'data/shapes_{SHAPES_DETECTION_SIZE}'),
@@ -44,13 +40,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--num-val', type=int, default=DEFAULT_NUM_VAL,
                         help='validation scenes to generate (the test set)')
     parser.add_argument('--init-checkpoint',
-                        help='initialise the backbone from this checkpoint (keys "backbone.*", '
-                             'e.g. an FCMAE encoder exported by fcmae_to_backbone.py)')
+                        help='initialise the backbone from this checkpoint (an FCMAE run or '
+                             'encoder, or any checkpoint mmconvnextv2.ConvNeXtV2Pretrained reads)')
     parser.add_argument('--out', help='also write the twelve numbers and the wall time as JSON')
     return parser.parse_args(argv)
 
 
-def ap_table(metrics: Dict[str, float]) -> List[str]:
+def ap_table(metrics: dict[str, float]) -> list[str]:
     """The twelve numbers as a two-row table, in percent."""
     lines = [f'{"":<6}' + ''.join(f'{name:>9}' for name in COCO_AP_NAMES)]
     for task in ('bbox', 'segm'):
@@ -59,16 +55,16 @@ def ap_table(metrics: Dict[str, float]) -> List[str]:
     return lines
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     start = time.time()
     ensure_shapes_dataset(args.data, num_train=args.num_train, num_val=args.num_val,
                           size=SHAPES_DETECTION_SIZE)
-    metrics = train_test_mask_rcnn_shapes(args.data, args.work_dir, args.epochs, args.batch_size,
-                                          args.init_checkpoint)
+    run = train_mask_rcnn(args.data, args.work_dir, init_checkpoint=args.init_checkpoint,
+                          max_epochs=args.epochs, batch_size=args.batch_size)
+    metrics = run.metrics
     wall = time.time() - start
-    cfg = load_config(SHAPES_MASK_RCNN_CONFIG, args.work_dir, shapes_data_options(args.data))
-    picture = save_detection_grid(cfg, find_latest_checkpoint(args.work_dir),
+    picture = save_detection_grid(mask_rcnn_config(args.data, args.work_dir), run.checkpoint,
                                   osp.join(args.work_dir, 'detections.png'))
     print('\n'.join(['', 'COCO AP (%) on the shapes validation scenes:', *ap_table(metrics),
                      f'wall time {wall:.0f} s (data, training, test)',

@@ -1,7 +1,8 @@
 """Train UperNet with ConvNeXt V2-Atto on the bundled shapes long enough to learn them (CPU), then
 report mIoU, mAcc and aAcc on the 200 validation scenes, single-scale and multi-scale + flip.
 
-Runs configs/upernet/convnextv2-atto_upernet_shapes.py through the same runner as tools/train.py.
+Runs configs/upernet/convnextv2-atto_upernet_shapes.py through the same runner as tools/train.py
+(:func:`mmconvnextv2.apis.shapes_runs.train_upernet`).
 
 Examples:
     python tools/analysis/train_upernet_shapes.py                       # the config's 4000 iters
@@ -13,7 +14,7 @@ import argparse
 import os.path as osp
 import time
 
-from mmconvnextv2.apis.segmentation import train_upernet_shapes
+from mmconvnextv2.apis.shapes_runs import train_upernet
 from mmconvnextv2.datasets import ensure_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -29,8 +30,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--max-iters', type=int,
                         help="training iterations (default: the config's 4000)")
     parser.add_argument('--init-checkpoint',
-                        help='initialise the backbone from the backbone.* weights of this '
-                             'checkpoint instead of from scratch')
+                        help='initialise the backbone from this checkpoint (a classifier, an '
+                             'FCMAE run or encoder: any that mmconvnextv2.ConvNeXtV2Pretrained '
+                             'reads) instead of from scratch')
     parser.add_argument('--num-workers', type=int,
                         help="data loading processes (default: the config's 1)")
     parser.add_argument('--no-tta', action='store_true',
@@ -42,17 +44,18 @@ def main() -> None:
     args = parse_args()
     start = time.time()
     ensure_shapes_dataset(args.data)
-    run = train_upernet_shapes(args.data, args.work_dir, max_iters=args.max_iters,
-                               init_checkpoint=args.init_checkpoint, tta=not args.no_tta,
-                               num_workers=args.num_workers)
+    run = train_upernet(args.data, args.work_dir, tta=not args.no_tta,
+                        init_checkpoint=args.init_checkpoint, max_iters=args.max_iters,
+                        num_workers=args.num_workers)
     elapsed = time.time() - start
-    print(f'\nUperNet + ConvNeXt V2-Atto, shapes, {run.max_iters} iterations, {elapsed:.0f} s')
+    print(f'\nUperNet + ConvNeXt V2-Atto, shapes, {run.iters} iterations, {elapsed:.0f} s')
     print(f'{"test":<22}{"mIoU":>8}{"mAcc":>8}{"aAcc":>8}')
-    rows = [('single-scale', run.metrics)]
-    if run.tta_metrics is not None:
-        rows.append(('multi-scale + flip', run.tta_metrics))
-    for name, metrics in rows:
-        print(f'{name:<22}{metrics["mIoU"]:>8.2f}{metrics["mAcc"]:>8.2f}{metrics["aAcc"]:>8.2f}')
+    rows = [('single-scale', '')]
+    if not args.no_tta:
+        rows.append(('multi-scale + flip', 'tta_'))
+    for name, prefix in rows:
+        print(f'{name:<22}' + ''.join(f'{run.metrics[prefix + key]:>8.2f}'
+                                      for key in ('mIoU', 'mAcc', 'aAcc')))
     print(f'\ncheckpoint: {run.checkpoint}\nlogs:       {run.log_dir}')
 
 

@@ -14,12 +14,13 @@ def _is_fcmae_only(key: str) -> bool:
     return key.startswith('neck.') or key in _FCMAE_STATE
 
 
-def fcmae_encoder(src: str | Path) -> ConversionResult:
-    """The encoder of an FCMAE checkpoint as backbone weights (``backbone.*`` only).
+def export_fcmae_encoder(src: str | Path, dst: str | Path) -> ConversionResult:
+    """Writes the encoder of an FCMAE checkpoint as a backbone checkpoint (``backbone.*`` only).
 
     Args:
         src: Our FCMAE run's checkpoint (``backbone.*`` encoder, ``neck.*`` decoder, with
             ``mask_seed`` the ``mask_step`` buffer) or an official ``*_fcmae.pt``.
+        dst: The output file; written atomically.
 
     Returns:
         The conversion, with the decoder keys and ``mask_step`` under ``dropped``.
@@ -36,20 +37,6 @@ def fcmae_encoder(src: str | Path) -> ConversionResult:
                          f'{key_listing(unexpected + head)}. Convert classifiers with '
                          'tools/model_converters/convnextv2_to_mm.py.')
     result.dropped += fcmae_only
-    return result
-
-
-def export_fcmae_encoder(src: str | Path, dst: str | Path) -> ConversionResult:
-    """Writes the encoder of an FCMAE checkpoint as a backbone checkpoint, atomically.
-
-    Args:
-        src: As for :func:`fcmae_encoder`.
-        dst: The output file.
-
-    Returns:
-        The conversion of :func:`fcmae_encoder`.
-    """
-    result = fcmae_encoder(src)
     meta = dict(converted_from=result.format, source=str(src), exported='fcmae encoder')
     save_checkpoint(dict(state_dict=result.state_dict, meta=meta), dst)
     return result

@@ -13,8 +13,6 @@ import torch
 
 from mmconvnextv2.utils.checkpoint import load_source, save_checkpoint
 
-from .fcmae_export import fcmae_encoder
-
 # The zoo's size limit per file.
 ZOO_MAX_BYTES = 16 * 2**20
 
@@ -57,18 +55,25 @@ def publish_to_zoo(src: str | Path, dst: str | Path, encoder_only: bool,
     Args:
         src: The run's checkpoint (mmengine's, with ``state_dict``).
         dst: The zoo file.
-        encoder_only: Keep the encoder of an FCMAE run (``backbone.*``) and drop its decoder;
-            otherwise keep the whole ``state_dict`` (for a model trained with EMA, mmengine's
-            checkpoint holds the averaged weights there).
+        encoder_only: Keep the encoder of our FCMAE run (its ``backbone.*`` weights, V2 or
+            V1-style) and drop the decoder and the algorithm's state; otherwise keep the whole
+            ``state_dict`` (for a model trained with EMA, mmengine's checkpoint holds the averaged
+            weights there).
         meta: Provenance stored in the file: the config, the training command, the commit.
 
     Returns:
         The written file, with its sha256.
 
     Raises:
-        ValueError: If the result exceeds :data:`ZOO_MAX_BYTES`; nothing is written then.
+        ValueError: If ``encoder_only`` finds no ``backbone.*`` weights, or the result exceeds
+            :data:`ZOO_MAX_BYTES`; nothing is written then.
     """
-    state = fcmae_encoder(src).state_dict if encoder_only else load_source(src)
+    state = load_source(src)
+    if encoder_only:
+        state = {key: value for key, value in state.items() if key.startswith('backbone.')}
+        if not state:
+            raise ValueError(f'{src} holds no backbone.* weights: is it a checkpoint of an '
+                             'FCMAE run of ours?')
     state = half_precision(state)
     size = sum(value.numel() * value.element_size() for value in state.values())
     if size > ZOO_MAX_BYTES:

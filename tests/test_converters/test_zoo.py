@@ -31,6 +31,13 @@ def test_encoder_is_kept_in_float16_with_its_provenance(tmp_path):
     assert reloaded.stages[0][0].dwconv.weight.dtype == torch.float32
 
 
+def test_a_checkpoint_without_an_encoder_is_refused(tmp_path):
+    torch.save(dict(state_dict={'head.fc.weight': torch.zeros(2, 2)}), tmp_path / 'run.pth')
+    with pytest.raises(ValueError, match='no backbone'):
+        zoo.publish_to_zoo(tmp_path / 'run.pth', tmp_path / 'zoo.pth', True, {})
+    assert not (tmp_path / 'zoo.pth').exists()
+
+
 def test_a_file_over_the_limit_is_refused_and_not_written(tmp_path, monkeypatch):
     torch.save(dict(state_dict={'w': torch.zeros(1000)}), tmp_path / 'run.pth')
     monkeypatch.setattr(zoo, 'ZOO_MAX_BYTES', 1999)  # 1000 float16 values take 2000 bytes

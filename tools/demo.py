@@ -1,231 +1,407 @@
-"""The main job on the bundled data, with ConvNeXt V2-Atto on the CPU.
+"""The main job on the bundled shapes with ConvNeXt V2-Atto on the CPU: short runs of every stage
+beside the model zoo's fully trained checkpoints, in one table.
 
-Stages: generate the shapes data if missing -> FCMAE pre-training (sparse encoder) and its
-reconstructions -> export the encoder -> fine-tune a classifier from it with the paper's recipe
-(mmpretrain) -> Mask R-CNN (mmdet) and UperNet (mmseg) from the same encoder -> a V1-style FCMAE
-run and the feature cosine-distance plot of both encoders -> the loss curves and one results
-table. Run with ``make demo`` (which sets up .venv first) or ``.venv/bin/python tools/demo.py``;
-``--fcmae-epochs``, ``--cls-epochs``, ``--det-epochs`` and ``--seg-iters`` trade time for accuracy
-(the defaults fit 25 minutes on 2 CPU cores). Stages that do not depend on each other run side
-by side in ``--processes`` processes (fine-tuning with the V1-style FCMAE, Mask R-CNN with
-UperNet), which share the CPU's threads between them.
+Stages (independent of each other; side by side in ``--processes`` processes):
+
+* ``fcmae``: FCMAE V2 pre-training on the unlabelled pool, a short run of its own: its loss falls,
+  its held-out loss and a picture of its reconstructions;
+* ``classifier``: fine-tuning from the zoo's FCMAE V2 encoder (the paper's recipe), then
+  ``scratch``: the same budget from random weights;
+* ``mask_rcnn``, ``upernet``: Mask R-CNN and UperNet from the zoo's encoder, short;
+* ``zoo``: the zoo's trained checkpoints tested as ``tools/test.py`` does (entries not trained yet
+  say so in the table);
+* ``cosine``: the feature cosine distance of the zoo's V2 and V1-style FCMAE encoders.
+
+Then the loss curves and the table: task, metric, demo value, chance, scratch at the same
+budget, zoo value. Each stage's console goes to ``<work-dir>/<stage>/console.log``; the terminal
+gets a line when a stage starts and one when it ends. The budgets and the zoo's files are the
+constants below; ``--quick`` runs every stage for a few iterations (the test does).
 """
-import argparse
-import multiprocessing
-import os
-import os.path as osp
-import time
-from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Dict, List, Sequence, Tuple
+import warnings
 
-import torch
+# Before the OpenMMLab imports: mmcv imports pkg_resources, which warns on every import.
+warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
 
-from mmconvnextv2.analysis import (CONVNEXT_MLP_HOOK_PATTERN, ImageSource, find_loss_curve,
-                                   load_image, plot_loss_curves, save_reconstruction_grid)
-from mmconvnextv2.apis import (SHAPES_DETECTION_SIZE, AnalysedModel, build_runner,
-                               compare_feature_diversity, load_config, set_max_epochs,
-                               train_test_mask_rcnn_shapes, train_upernet_shapes)
-from mmconvnextv2.converters import export_fcmae_encoder
-from mmconvnextv2.datasets import (DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, SHAPE_CLASSES,
-                                   ensure_shapes_dataset)
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
+import os.path as osp  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import torch  # noqa: E402
+
+from mmconvnextv2.analysis import (CONVNEXT_MLP_HOOK_PATTERN, ImageSource,  # noqa: E402
+                                   find_loss_curve, plot_loss_curves, save_detection_grid,
+                                   save_reconstruction_grid)
+from mmconvnextv2.apis import AnalysedModel, compare_feature_diversity  # noqa: E402
+from mmconvnextv2.apis.detection import SHAPES_DETECTION_SIZE  # noqa: E402
+from mmconvnextv2.apis.segmentation import background_only_miou  # noqa: E402
+from mmconvnextv2.apis.shapes_runs import (CLASSIFIER_CONFIG, FCMAE_CONFIG,  # noqa: E402
+                                           FCMAE_V1STYLE_CONFIG, evaluate_classifier,
+                                           evaluate_mask_rcnn, evaluate_upernet, fcmae_config,
+                                           fcmae_val_loss, load_fcmae, mask_rcnn_config,
+                                           pretrain_fcmae, train_classifier, train_crop,
+                                           train_mask_rcnn, train_upernet, val_scene_images)
+from mmconvnextv2.datasets import SHAPE_CLASSES, ensure_shapes_dataset  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-FCMAE_CONFIG = osp.join(REPO, 'configs/fcmae/fcmae_convnextv2-atto_shapes.py')
-FCMAE_V1STYLE_CONFIG = osp.join(REPO, 'configs/fcmae/fcmae_convnextv2-atto-v1style_shapes.py')
-CLASSIFIER_CONFIG = osp.join(REPO, 'configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py')
-NUM_STAGES = 7
-RECONSTRUCTED_IMAGES = 4
-# Mask R-CNN is the slowest stage on a CPU (a few seconds per batch of 8): the demo trains it on a
-# subset; tools/analysis/train_mask_rcnn_shapes.py trains on all 1200 scenes.
-DEMO_DETECTION_SCENES = dict(num_train=240, num_val=50)
+# The zoo's files (zoo/metafile.yml): the encoders the downstream stages start from, and the
+# trained checkpoints whose test numbers fill the table's zoo column.
+ZOO_FILES = {
+    'fcmae_v2_encoder': 'fcmae_convnextv2-atto_shapes_encoder.pth',
+    'fcmae_v1_encoder': 'fcmae_convnextv2-atto-v1style_shapes_encoder.pth',
+    'fcmae_v2': 'fcmae_convnextv2-atto_shapes.pth',  # the whole FCMAE model, decoder included
+    'classifier': 'convnextv2-atto_fcmae-ft_shapes.pth',
+    'mask_rcnn': 'mask-rcnn_convnextv2-atto_fpn_shapes.pth',
+    'upernet': 'convnextv2-atto_upernet_shapes.pth',
+}
+NOT_IN_ZOO = 'not in the zoo yet'
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much each stage trains and tests.
+
+    Attributes:
+        fcmae: Options of :func:`pretrain_fcmae` (epochs over ``num_scenes`` pool scenes).
+        classifier: Options of :func:`train_classifier`, for fine-tuning and scratch alike.
+        mask_rcnn: Options of :func:`train_mask_rcnn`.
+        upernet: Options of :func:`train_upernet`.
+        det_scenes: Training and test scenes of Mask R-CNN, at 320 px.
+        seg_scenes: Training and test scenes of UperNet, at 224 px.
+        val_scenes: Held-out scenes of the FCMAE loss and the reconstructions picture.
+        analysis_images: Validation scenes of the cosine-distance analysis.
+        reconstructed: Validation scenes in the reconstructions picture.
+    """
+    fcmae: dict
+    classifier: dict
+    mask_rcnn: dict
+    upernet: dict
+    det_scenes: tuple[int, int]
+    seg_scenes: tuple[int, int]
+    val_scenes: int
+    analysis_images: int
+    reconstructed: int = 4
+
+
+# A few hundred iterations each; in all about 12 minutes on 2 CPU cores (docs: see --help).
+FULL = Budget(
+    fcmae=dict(max_epochs=3, num_scenes=1920, batch_size=32),  # 180 iterations
+    classifier=dict(max_epochs=8, num_train=768),  # 192 iterations of 32, test on 600 scenes
+    # 40 iterations of 8; the config's warm-up of 100 iterations shortened to 10.
+    mask_rcnn=dict(max_epochs=2, batch_size=8, cfg_options={'param_scheduler.0.end': 10}),
+    upernet=dict(max_iters=160),
+    det_scenes=(160, 50), seg_scenes=(320, 100), val_scenes=32, analysis_images=120)
+# Every stage end to end in seconds: the test's budget.
+QUICK = Budget(
+    fcmae=dict(max_epochs=2, num_scenes=4, batch_size=2),
+    classifier=dict(max_epochs=3, num_train=4, num_val=4, batch_size=2),
+    mask_rcnn=dict(max_epochs=1, batch_size=2, cfg_options={'param_scheduler.0.end': 1}),
+    upernet=dict(max_iters=2, batch_size=2),
+    det_scenes=(4, 2), seg_scenes=(4, 2), val_scenes=2, analysis_images=6, reconstructed=2)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the demo reads and writes."""
+    work_dir: str
+    zoo_dir: str
+    det_data: str
+    seg_data: str
+
+    def stage(self, name: str) -> str:
+        """A stage's own work directory."""
+        return osp.join(self.work_dir, name)
+
+    def zoo(self, key: str) -> str | None:
+        """The zoo file of :data:`ZOO_FILES` ``key``, or None while it is not in the zoo."""
+        path = osp.join(self.zoo_dir, ZOO_FILES[key])
+        return path if osp.isfile(path) else None
+
+    def encoder(self, key: str) -> str:
+        """A zoo encoder the demo needs.
+
+        Raises:
+            FileNotFoundError: If it is missing (the zoo is committed with the repository).
+        """
+        path = self.zoo(key)
+        if path is None:
+            raise FileNotFoundError(f'{osp.join(self.zoo_dir, ZOO_FILES[key])} is missing: the '
+                                    'repository ships it in zoo/ (see zoo/metafile.yml); pass '
+                                    '--zoo-dir if yours is elsewhere.')
+        return path
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--data', default=osp.join(REPO, 'data/shapes'),
-                        help='where the bundled shapes data is (generated if missing)')
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs/demo'),
-                        help='where logs, checkpoints and results go')
-    parser.add_argument('--fcmae-epochs', type=int, default=6,
-                        help='FCMAE epochs of each encoder, V2 and V1-style (the config: 8)')
-    parser.add_argument('--cls-epochs', type=int, default=12,
-                        help='fine-tuning epochs of the classifier (the config: 30)')
-    parser.add_argument('--det-epochs', type=int, default=2,
-                        help='Mask R-CNN training epochs over 240 scenes '
-                             '(tools/analysis/train_mask_rcnn_shapes.py trains 12 over 1200)')
-    parser.add_argument('--seg-iters', type=int, default=500,
-                        help='UperNet training iterations (the shapes config trains 4000)')
-    parser.add_argument('--analysis-images', type=int, default=200,
-                        help='images for the cosine-distance analysis')
+                        help='where logs, checkpoints, pictures and the table go')
+    parser.add_argument('--data-dir', default=osp.join(REPO, 'data'),
+                        help='where the detection and segmentation scenes are written (the '
+                             'classification scenes are rendered on the fly)')
+    parser.add_argument('--zoo-dir', default=osp.join(REPO, 'zoo'), help='the model zoo')
     parser.add_argument('--processes', type=int, default=2,
-                        help='independent stages run side by side in this many processes '
-                             '(1: one after the other)')
-    parser.add_argument('--num-train', type=int, default=DEFAULT_NUM_TRAIN,
-                        help='training scenes (Mask R-CNN takes at most 240 of them)')
-    parser.add_argument('--num-val', type=int, default=DEFAULT_NUM_VAL,
-                        help='validation scenes (Mask R-CNN takes at most 50 of them)')
+                        help='stages run side by side in this many processes, which share the '
+                             "CPU's cores (1: one after the other, here)")
+    parser.add_argument('--quick', action='store_true',
+                        help='a few iterations of every stage (checks the demo end to end)')
     args = parser.parse_args()
-    for name in ('fcmae_epochs', 'cls_epochs', 'det_epochs', 'seg_iters', 'analysis_images',
-                 'processes', 'num_train', 'num_val'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be at least 1')
+    if args.processes < 1:
+        parser.error('--processes must be at least 1')
     return args
 
 
-def banner(stage: int, text: str, start: float) -> None:
-    print(f'\n=== {stage}/{NUM_STAGES} {text} ({time.time() - start:.0f} s so far) ===', flush=True)
+def log_line(start: float, text: str) -> None:
+    """One line on the terminal, with the seconds since the demo started.
+
+    Written in one call, so that the lines of stages running side by side do not mix.
+    """
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), f'[{time.time() - start:5.0f} s] {text}\n'.encode())
 
 
-def pretrain(data_root: str, work_dir: str, epochs: int,
-             config: str = FCMAE_CONFIG) -> Dict[str, object]:
-    """FCMAE pre-training; returns the first and last logged loss, the last checkpoint, and for
-    the V2 encoder the exported encoder and a picture of reconstructions of validation scenes."""
-    cfg = load_config(config, work_dir,
-                      {'train_dataloader.dataset.data_root': osp.join(data_root, 'cls')})
-    set_max_epochs(cfg, epochs)
-    runner = build_runner(cfg)
-    runner.train()
-    losses = runner.message_hub.get_scalar('train/loss').data[0]
-    checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
-    result = {'first_loss': float(losses[0]), 'last_loss': float(losses[-1]),
-              'checkpoint': checkpoint}
-    if config == FCMAE_CONFIG:  # the V1-style run is only analysed, never fine-tuned
-        result['encoder'] = osp.join(work_dir, 'encoder.pth')
-        export_fcmae_encoder(checkpoint, result['encoder'])
-        val = osp.join(data_root, 'cls', 'val')
-        scenes = sorted(osp.join(root, name) for root, _, names in os.walk(val) for name in names)
-        side = next(step.scale for step in cfg.train_dataloader.dataset.pipeline
-                    if step.type == 'RandomResizedCrop')  # the pre-training crop
-        images = torch.stack([load_image(path, side) for path in scenes[:RECONSTRUCTED_IMAGES]])
-        result['reconstructions'] = save_reconstruction_grid(
-            runner.model.eval(), images, osp.join(osp.dirname(work_dir),
-                                                  'fcmae_reconstructions.png'))
+@contextlib.contextmanager
+def console_to(path: str) -> Iterator[None]:
+    """Sends this process's stdout and stderr to ``path`` meanwhile.
+
+    The file descriptors themselves are redirected, so that mmengine's loggers and progress bars
+    (which hold the streams they started with) and C extensions follow.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, 'a') as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def run_stage(name: str, function: Callable[..., dict], paths: Paths, budget: Budget,
+              start: float) -> dict:
+    """Runs one stage with its console in ``<stage dir>/console.log``.
+
+    Returns:
+        The stage's results, with ``summary``: its line for the terminal.
+    """
+    os.makedirs(paths.stage(name), exist_ok=True)
+    log = osp.join(paths.stage(name), 'console.log')
+    log_line(start, f'{name}: started')
+    began = time.time()
+    try:
+        with console_to(log):
+            result = function(paths, budget)
+    except Exception as error:
+        log_line(start, f'{name}: FAILED ({type(error).__name__}: {error}); see {log}')
+        raise
+    log_line(start, f'{name}: {result["summary"]} ({time.time() - began:.0f} s)')
     return result
 
 
-def finetune(data_root: str, work_dir: str, fcmae_checkpoint: str,
-             epochs: int) -> Dict[str, object]:
-    """Fine-tunes the classifier from an FCMAE checkpoint with the paper's recipe (layer decay,
-    EMA, mixup/cutmix, RandAugment), then tests it; returns top-1 and paths."""
-    options = {'model.backbone.init_cfg.checkpoint': fcmae_checkpoint}
-    for split in ('train', 'val', 'test'):
-        options[f'{split}_dataloader.dataset.data_root'] = osp.join(data_root, 'cls')
-    cfg = load_config(CLASSIFIER_CONFIG, work_dir, options)
-    set_max_epochs(cfg, epochs)
-    cfg.default_hooks.checkpoint.interval = epochs
-    runner = build_runner(cfg)
-    runner.train()
-    metrics = runner.test()
-    return {'top1': metrics['accuracy/top1'], 'log_dir': runner.log_dir,
-            'checkpoint': osp.join(work_dir, f'epoch_{runner.max_epochs}.pth')}
+def stage_fcmae(paths: Paths, budget: Budget) -> dict:
+    """The short FCMAE V2 run: its losses and reconstructions (and the zoo model's, if there)."""
+    run = pretrain_fcmae(paths.stage('fcmae'), num_workers=0, val_scenes=budget.val_scenes,
+                         **budget.fcmae)
+    side = train_crop(fcmae_config(paths.stage('fcmae'))).scale  # what the held-out loss saw
+    images = val_scene_images(budget.reconstructed, side)
+    pictures = [save_reconstruction_grid(load_fcmae(FCMAE_CONFIG, run.checkpoint), images,
+                                         osp.join(paths.work_dir, 'fcmae_reconstructions.png'))]
+    result = dict(run.metrics, iters=run.iters, zoo=None)
+    zoo = paths.zoo('fcmae_v2')
+    if zoo is not None:  # the same held-out scenes and masks as the short run's
+        model = load_fcmae(FCMAE_CONFIG, zoo)
+        result['zoo'] = fcmae_val_loss(model, val_scene_images(budget.val_scenes, side))[
+            'val_loss']
+        pictures.append(save_reconstruction_grid(
+            model, images, osp.join(paths.work_dir, 'fcmae_reconstructions_zoo.png')))
+    result['pictures'] = pictures
+    result['summary'] = (f'{run.iters} iterations, training loss {run.metrics["loss_first"]:.3f} '
+                         f'-> {run.metrics["loss_last"]:.3f}, held-out loss '
+                         f'{run.metrics["val_loss"]:.3f} (predicting patch means: '
+                         f'{run.metrics["val_loss_patch_mean"]:.3f})')
+    return result
 
 
-def segment(data_root: str, work_dir: str, max_iters: int, encoder: str) -> Dict[str, float]:
-    """Trains and tests UperNet from the encoder; returns mIoU, mAcc and aAcc."""
-    return train_upernet_shapes(data_root, work_dir, max_iters=max_iters,
-                                init_checkpoint=encoder).metrics
+def classify(paths: Paths, budget: Budget, name: str, encoder: str | None) -> dict:
+    """A classifier run of the demo's budget from ``encoder`` (None: from scratch)."""
+    run = train_classifier(paths.stage(name), init_checkpoint=encoder, num_workers=0,
+                           **budget.classifier)
+    return dict(top1=run.metrics['top1'], iters=run.iters,
+                summary=f'{run.iters} iterations, top-1 {run.metrics["top1"]:.1f} %')
 
 
-def _limit_threads(threads: int) -> None:
+def stage_classifier(paths: Paths, budget: Budget) -> dict:
+    """Fine-tuning from the zoo's FCMAE V2 encoder."""
+    return classify(paths, budget, 'classifier', paths.encoder('fcmae_v2_encoder'))
+
+
+def stage_scratch(paths: Paths, budget: Budget) -> dict:
+    """The same classifier budget from random weights."""
+    return classify(paths, budget, 'scratch', None)
+
+
+def stage_mask_rcnn(paths: Paths, budget: Budget) -> dict:
+    """Mask R-CNN from the zoo's encoder, and its detections beside the ground truth."""
+    run = train_mask_rcnn(paths.det_data, paths.stage('mask_rcnn'), num_workers=0,
+                          init_checkpoint=paths.encoder('fcmae_v2_encoder'), **budget.mask_rcnn)
+    picture = save_detection_grid(mask_rcnn_config(paths.det_data, paths.stage('mask_rcnn')),
+                                  run.checkpoint, osp.join(paths.work_dir, 'detections.png'),
+                                  indices=range(min(4, budget.det_scenes[1])))
+    return dict(run.metrics, iters=run.iters, picture=picture,
+                summary=f'{run.iters} iterations, box AP {100 * run.metrics["bbox_mAP"]:.1f} %, '
+                        f'mask AP {100 * run.metrics["segm_mAP"]:.1f} %')
+
+
+def stage_upernet(paths: Paths, budget: Budget) -> dict:
+    """UperNet from the zoo's encoder."""
+    run = train_upernet(paths.seg_data, paths.stage('upernet'), num_workers=0,
+                        init_checkpoint=paths.encoder('fcmae_v2_encoder'), **budget.upernet)
+    return dict(run.metrics, iters=run.iters,
+                summary=f'{run.iters} iterations, mIoU {run.metrics["mIoU"]:.1f} %')
+
+
+def stage_zoo(paths: Paths, budget: Budget) -> dict:
+    """The zoo's trained checkpoints, tested on the demo's test scenes (None: not in the zoo)."""
+    work = paths.stage('zoo')
+    result: dict[str, object] = {}
+    checkpoint = paths.zoo('classifier')
+    result['top1'] = None if checkpoint is None else evaluate_classifier(
+        checkpoint, osp.join(work, 'classifier'), num_workers=0,
+        num_val=budget.classifier.get('num_val'))['top1']
+    checkpoint = paths.zoo('mask_rcnn')
+    result['mask_rcnn'] = None if checkpoint is None else evaluate_mask_rcnn(
+        paths.det_data, checkpoint, osp.join(work, 'mask_rcnn'), num_workers=0)
+    checkpoint = paths.zoo('upernet')
+    result['mIoU'] = None if checkpoint is None else evaluate_upernet(
+        paths.seg_data, checkpoint, osp.join(work, 'upernet'), num_workers=0)['mIoU']
+    missing = [key for key in ('classifier', 'mask_rcnn', 'upernet') if paths.zoo(key) is None]
+    result['summary'] = (f'tested {3 - len(missing)} of 3 checkpoints'
+                         + (f'; {", ".join(missing)}: {NOT_IN_ZOO}' if missing else ''))
+    return result
+
+
+def stage_cosine(paths: Paths, budget: Budget) -> dict:
+    """Per-layer feature cosine distance of the zoo's V2 and V1-style encoders."""
+    prefix = osp.join(paths.work_dir, 'cosine_distance')
+    layers = compare_feature_diversity(
+        [AnalysedModel(FCMAE_CONFIG, paths.encoder('fcmae_v2_encoder'), 'FCMAE V2 (GRN)'),
+         AnalysedModel(FCMAE_V1STYLE_CONFIG, paths.encoder('fcmae_v1_encoder'),
+                       'FCMAE V1-style (LayerScale)')],
+        ImageSource(dataset_config=CLASSIFIER_CONFIG, split='val',
+                    num_scenes=budget.analysis_images), out_prefix=prefix,
+        num_images=budget.analysis_images, hook_pattern=CONVNEXT_MLP_HOOK_PATTERN,
+        channels_last=True, title='Atto, zoo FCMAE encoders: MLP features (after GELU)')
+    means = {label: sum(layer.mean for layer in values) / len(values)
+             for label, values in layers.items()}
+    return dict(picture=f'{prefix}.png', summary='mean over layers: ' + ', '.join(
+        f'{label} {mean:.3f}' for label, mean in means.items()))
+
+
+STAGES: dict[str, Callable[[Paths, Budget], dict]] = {
+    'classifier': stage_classifier, 'scratch': stage_scratch, 'mask_rcnn': stage_mask_rcnn,
+    'fcmae': stage_fcmae, 'upernet': stage_upernet, 'zoo': stage_zoo, 'cosine': stage_cosine,
+}
+
+
+def _worker_setup(threads: int) -> None:
+    """A worker's share of the cores (OpenMP threads competing for cores slow down manifold)."""
     torch.set_num_threads(threads)
 
 
-Job = Tuple[Callable[..., Dict], tuple]
-
-
-def side_by_side(jobs: Sequence[Job], processes: int) -> List[Dict]:
-    """Runs independent stages, each ``(function, args)``, in up to ``processes`` fresh processes
-    that split the CPU's threads; returns their results in order. With 1, runs them here."""
+def run_stages(paths: Paths, budget: Budget, processes: int, start: float) -> dict[str, dict]:
+    """Every stage of :data:`STAGES`, the longest first, in up to ``processes`` processes."""
     if processes == 1:
-        return [function(*args) for function, args in jobs]
-    workers = min(processes, len(jobs))
-    threads = max(1, len(os.sched_getaffinity(0)) // workers)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
-                             initializer=_limit_threads, initargs=(threads, )) as pool:
-        futures = [pool.submit(function, *args) for function, args in jobs]
-        return [future.result() for future in futures]
+        return {name: run_stage(name, function, paths, budget, start)
+                for name, function in STAGES.items()}
+    threads = max(1, len(os.sched_getaffinity(0)) // processes)
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context('spawn'),
+                             initializer=_worker_setup, initargs=(threads, )) as pool:
+        futures = {name: pool.submit(run_stage, name, function, paths, budget, start)
+                   for name, function in STAGES.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
-def results_table(fcmae: Dict[str, object], cls: Dict[str, object], det: Dict[str, float],
-                  seg: Dict[str, float], v1style: Dict[str, object]) -> List[tuple]:
-    """(task, metric, value, reference) rows of the final table."""
-    chance = f'{100.0 / len(SHAPE_CLASSES):.1f}'
+def cell(value: float | None, digits: int = 1) -> str:
+    """A table cell: the number, or :data:`NOT_IN_ZOO` for a zoo entry that is missing."""
+    return NOT_IN_ZOO if value is None else f'{value:.{digits}f}'
+
+
+def results_table(results: dict[str, dict], seg_chance: float) -> list[tuple[str, ...]]:
+    """(task, metric, demo value, chance, scratch at the same budget, zoo value) rows."""
+    fcmae, zoo, det = results['fcmae'], results['zoo'], results['mask_rcnn']
+    zoo_det = zoo['mask_rcnn']
     rows = [
-        ('FCMAE pre-training V2', 'loss', f'{fcmae["first_loss"]:.3f} -> '
-                                          f'{fcmae["last_loss"]:.3f}', ''),
-        ('FCMAE pre-training V1-style', 'loss', f'{v1style["first_loss"]:.3f} -> '
-                                                f'{v1style["last_loss"]:.3f}', ''),
-        ('classification', 'top-1 %', f'{cls["top1"]:.1f}', f'chance {chance}'),
+        ('FCMAE V2 pre-training', 'held-out loss', cell(fcmae['val_loss'], 3),
+         cell(fcmae['val_loss_patch_mean'], 3), '-', cell(fcmae['zoo'], 3)),
+        ('classification', 'top-1 %', cell(results['classifier']['top1']),
+         cell(100 / len(SHAPE_CLASSES)), cell(results['scratch']['top1']), cell(zoo['top1'])),
     ]
-    for task in ('bbox', 'segm'):
-        for name in ('mAP', 'mAP_50', 'mAP_75'):
-            label = name.replace('mAP', 'AP')
-            rows.append((f'Mask R-CNN {task}', f'{label} %', f'{100 * det[f"{task}_{name}"]:.1f}',
-                         ''))
-    rows.append(('UperNet segmentation', 'mIoU %', f'{seg["mIoU"]:.1f}', ''))
+    for task, name in (('box', 'bbox'), ('mask', 'segm')):
+        rows.append(('Mask R-CNN', f'{task} AP %', cell(100 * det[f'{name}_mAP']), cell(0.0), '-',
+                     cell(None if zoo_det is None else 100 * zoo_det[f'{name}_mAP'])))
+    rows.append(('UperNet', 'mIoU %', cell(results['upernet']['mIoU']), cell(seg_chance), '-',
+                 cell(zoo['mIoU'])))
     return rows
+
+
+def print_table(rows: list[tuple[str, ...]], results: dict[str, dict]) -> None:
+    """The table, then what its columns mean."""
+    header = ('task', 'metric', 'demo', 'chance', 'scratch', 'zoo')
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print('  '.join(text.ljust(width) for text, width in zip(row, widths)))
+    iters = {name: results[name]['iters'] for name in ('fcmae', 'classifier', 'mask_rcnn',
+                                                       'upernet')}
+    print('\n'.join([
+        '',
+        f'demo:    short runs ({", ".join(f"{k} {v}" for k, v in iters.items())} iterations);',
+        '         the downstream ones start from the zoo FCMAE V2 encoder',
+        'chance:  a constant prediction (each patch its own mean; one class; no detections;',
+        '         all background)',
+        'scratch: the classifier from random weights, with the same budget',
+        'zoo:     the zoo checkpoint, trained in full, tested on the same scenes']))
 
 
 def main() -> None:
     args = parse_args()
     start = time.time()
-    work = args.work_dir
+    budget = QUICK if args.quick else FULL
+    paths = Paths(args.work_dir, args.zoo_dir, osp.join(args.data_dir, 'shapes_demo_320'),
+                  osp.join(args.data_dir, 'shapes_demo'))
+    for key in ('fcmae_v2_encoder', 'fcmae_v1_encoder'):
+        paths.encoder(key)  # fail now, not after the other stages
+    log_line(start, f'ConvNeXt V2-Atto on the bundled shapes: {len(STAGES)} stages in '
+                    f'{args.processes} process(es); their consoles go to '
+                    f'{args.work_dir}/<stage>/console.log')
+    ensure_shapes_dataset(paths.det_data, *budget.det_scenes, size=SHAPES_DETECTION_SIZE,
+                          progress=False)
+    ensure_shapes_dataset(paths.seg_data, *budget.seg_scenes, progress=False)
+    log_line(start, f'data: scenes in {paths.det_data} (320 px) and {paths.seg_data} (224 px)')
 
-    banner(1, 'bundled shapes data (224 px for classification and segmentation, '
-              f'{SHAPES_DETECTION_SIZE} px for detection)', start)
-    ensure_shapes_dataset(args.data, args.num_train, args.num_val)
-    det_data = f'{args.data}_{SHAPES_DETECTION_SIZE}_demo'
-    ensure_shapes_dataset(det_data, size=SHAPES_DETECTION_SIZE,
-                          num_train=min(args.num_train, DEMO_DETECTION_SCENES['num_train']),
-                          num_val=min(args.num_val, DEMO_DETECTION_SCENES['num_val']))
-
-    banner(2, 'FCMAE pre-training of ConvNeXt V2-Atto (sparse encoder, mmpretrain)', start)
-    fcmae = pretrain(args.data, osp.join(work, 'fcmae'), args.fcmae_epochs)
-
-    together = ' side by side' if args.processes > 1 else ''
-    banner(3, 'fine-tuning the classifier from the FCMAE encoder (mmpretrain) and 4/7 FCMAE '
-              f'pre-training of the V1-style encoder (no GRN, LayerScale){together}', start)
-    cls, v1style = side_by_side([
-        (finetune, (args.data, osp.join(work, 'classification'), fcmae['checkpoint'],
-                    args.cls_epochs)),
-        (pretrain, (args.data, osp.join(work, 'fcmae_v1style'), args.fcmae_epochs,
-                    FCMAE_V1STYLE_CONFIG))], args.processes)
-
-    banner(5, f'Mask R-CNN from the FCMAE encoder, {args.det_epochs} epochs (mmdet) and 6/7 '
-              f'UperNet from the FCMAE encoder, {args.seg_iters} iterations (mmseg){together}',
-           start)
-    det, seg = side_by_side([
-        (train_test_mask_rcnn_shapes, (det_data, osp.join(work, 'mask_rcnn'), args.det_epochs,
-                                       None, fcmae['encoder'])),
-        (segment, (args.data, osp.join(work, 'upernet'), args.seg_iters, fcmae['encoder']))],
-        args.processes)
-
-    banner(7, 'feature cosine distance of the two FCMAE encoders', start)
-    plot_prefix = osp.join(work, 'cosine_distance')
-    compare_feature_diversity(
-        [AnalysedModel(FCMAE_CONFIG, fcmae['checkpoint'], 'FCMAE V2 (GRN)'),
-         AnalysedModel(FCMAE_V1STYLE_CONFIG, v1style['checkpoint'], 'FCMAE V1-style (LayerScale)')],
-        ImageSource(dataset_config=CLASSIFIER_CONFIG, data_root=osp.join(args.data, 'cls'),
-                    img_size=224),
-        out_prefix=plot_prefix, num_images=args.analysis_images,
-        hook_pattern=CONVNEXT_MLP_HOOK_PATTERN, channels_last=True,
-        title='Atto, FCMAE on shapes: MLP features (after GELU)')
-
+    results = run_stages(paths, budget, args.processes, start)
     curves = plot_loss_curves(
-        {label: find_loss_curve(osp.join(work, folder)) for label, folder in (
-            ('FCMAE V2', 'fcmae'), ('FCMAE V1-style', 'fcmae_v1style'),
-            ('fine-tuning', 'classification'), ('Mask R-CNN', 'mask_rcnn'),
-            ('UperNet', 'upernet'))},
-        osp.join(work, 'loss_curves.png'), title='Atto on the bundled shapes: training loss')
+        {title: find_loss_curve(paths.stage(name)) for name, title in (
+            ('fcmae', 'FCMAE V2'), ('classifier', 'fine-tuning'), ('scratch', 'from scratch'),
+            ('mask_rcnn', 'Mask R-CNN'), ('upernet', 'UperNet'))},
+        osp.join(args.work_dir, 'loss_curves.png'), title='Atto on the bundled shapes: demo runs')
 
-    print(f'\n=== results ({time.time() - start:.0f} s) ===')
-    print(f'{"task":<30}{"metric":<10}{"value":>16}  reference')
-    for task, metric, value, reference in results_table(fcmae, cls, det, seg, v1style):
-        print(f'{task:<30}{metric:<10}{value:>16}  {reference}')
-    print(f'\nencoder:         {fcmae["encoder"]}\nclassifier:      {cls["checkpoint"]}\n'
-          f'reconstructions: {fcmae["reconstructions"]}\nloss curves:     {curves}\n'
-          f'cosine distance: {plot_prefix}.png (.csv, .json)\nlogs:            {work}')
+    log_line(start, 'results')
+    print_table(results_table(results, background_only_miou(paths.seg_data)), results)
+    pictures = [*results['fcmae']['pictures'], curves, results['mask_rcnn']['picture'],
+                results['cosine']['picture']]
+    print('\npictures: ' + '\n          '.join(pictures) + f'\nlogs:     {args.work_dir}')
 
 
 if __name__ == '__main__':

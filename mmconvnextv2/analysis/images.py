@@ -46,6 +46,9 @@ class ImageSource:
         img_size: Replace the pipeline by :func:`fixed_size_pipeline`. For a folder None means
             224; for a config None keeps the config's pipeline.
         data_root: Overrides the config's data set ``data_root`` (often a relative default).
+        num_scenes: Overrides the config's ``num_scenes`` of a data set that renders its scenes
+            (:class:`~mmconvnextv2.datasets.ShapesClsDataset`): its first ``num_scenes``, which
+            hold every class in turn.
     """
 
     dataset_config: Optional[Union[str, Config]] = None
@@ -53,6 +56,7 @@ class ImageSource:
     split: str = 'val'
     img_size: Optional[int] = None
     data_root: Optional[str] = None
+    num_scenes: Optional[int] = None
 
     def build(self) -> BaseDataset:
         """The mmpretrain data set; its items hold ``inputs``, (3, H, W) uint8 BGR tensors."""
@@ -68,6 +72,11 @@ class ImageSource:
         dataset_cfg = loader['dataset'].copy()
         if self.data_root is not None:
             dataset_cfg['data_root'] = self.data_root
+        if self.num_scenes is not None:
+            if 'num_scenes' not in dataset_cfg:
+                raise ValueError(f'num_scenes applies to data sets that render their scenes; '
+                                 f'{dataset_cfg.get("type")} of {self._config_name()} has none.')
+            dataset_cfg['num_scenes'] = self.num_scenes
         if self.img_size is not None:
             dataset_cfg['pipeline'] = fixed_size_pipeline(self.img_size)
         with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
@@ -78,7 +87,8 @@ class ImageSource:
         if self.image_folder is not None:
             return f'folder {self.image_folder}'
         root = f', data_root {self.data_root}' if self.data_root else ''
-        return f'{self.split} split of {self._config_name()}{root}'
+        scenes = f', first {self.num_scenes} scenes' if self.num_scenes else ''
+        return f'{self.split} split of {self._config_name()}{root}{scenes}'
 
     def _config_name(self) -> str:
         if isinstance(self.dataset_config, str):

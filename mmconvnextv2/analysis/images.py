@@ -8,8 +8,8 @@ import os
 import os.path as osp
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
@@ -21,7 +21,7 @@ from .features import read_config
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 
 
-def fixed_size_pipeline(img_size: int) -> List[dict]:
+def fixed_size_pipeline(img_size: int) -> list[dict]:
     """Short side resized to ``img_size``, centre crop ``img_size`` x ``img_size`` (bicubic)."""
     return [
         dict(type='LoadImageFromFile'),
@@ -51,12 +51,12 @@ class ImageSource:
             hold every class in turn.
     """
 
-    dataset_config: Optional[Union[str, Config]] = None
-    image_folder: Optional[str] = None
+    dataset_config: str | Config | None = None
+    image_folder: str | None = None
     split: str = 'val'
-    img_size: Optional[int] = None
-    data_root: Optional[str] = None
-    num_scenes: Optional[int] = None
+    img_size: int | None = None
+    data_root: str | None = None
+    num_scenes: int | None = None
 
     def build(self) -> BaseDataset:
         """The mmpretrain data set; its items hold ``inputs``, (3, H, W) uint8 BGR tensors."""
@@ -106,18 +106,18 @@ def _folder_dataset(folder: str, img_size: int) -> BaseDataset:
                                    pipeline=fixed_size_pipeline(img_size)))
 
 
-def dataset_labels(dataset: BaseDataset) -> List[int]:
+def dataset_labels(dataset: BaseDataset) -> list[int]:
     """The class index of every item, -1 for all when the data set has no labels."""
     return [int(dataset.get_data_info(i).get('gt_label', -1)) for i in range(len(dataset))]
 
 
-def round_robin_indices(labels: Sequence[int], num_images: int, seed: int = 0) -> List[int]:
+def round_robin_indices(labels: Sequence[int], num_images: int, seed: int = 0) -> list[int]:
     """``num_images`` indices taken one per class in turn, classes in sorted order.
 
     Within a class the order is a seeded shuffle, so the choice does not follow file names.
     Fewer indices come back when the data set has fewer items.
     """
-    by_class: Dict[int, List[int]] = defaultdict(list)
+    by_class: dict[int, list[int]] = defaultdict(list)
     for index, label in enumerate(labels):
         by_class[label].append(index)
     rng = random.Random(seed)
@@ -126,7 +126,7 @@ def round_robin_indices(labels: Sequence[int], num_images: int, seed: int = 0) -
         members = by_class[label]
         rng.shuffle(members)
         queues.append(members)
-    chosen: List[int] = []
+    chosen: list[int] = []
     depth = 0
     while len(chosen) < num_images and any(depth < len(queue) for queue in queues):
         chosen.extend(queue[depth] for queue in queues if depth < len(queue))

@@ -27,9 +27,10 @@ from mmconvnextv2.analysis import build_model, load_images, preprocess
 from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset
 from mmconvnextv2.utils import atomic_write_text
 
-from .runner import build_runner, load_config, set_max_epochs
+from .runner import load_config
+from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, backbone_init, classifier_config,
+                          train_and_test, without_validation)
 
-FINETUNE_CONFIG = 'mmconvnextv2::convnextv2/convnextv2-atto_fcmae-ft_shapes.py'
 ARMS = ('scratch', 'fcmae_v2', 'fcmae_v1')
 ARM_TITLES = {'scratch': 'from scratch', 'fcmae_v2': 'FCMAE V2 (GRN)',
               'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)', 'random': 'random init'}
@@ -44,18 +45,16 @@ BACKBONE_OVERRIDES = {'fcmae_v1': dict(use_grn=False, layer_scale_init_value=1e-
 def backbone_config(cfg: Config, arm: str, encoder: str | None) -> None:
     """Sets the backbone of ``arm`` in ``cfg`` and its initialisation from ``encoder``.
 
-    ConvNeXt V2 encoders load through ``ConvNeXtV2Pretrained`` (with its size check); the V1-style
-    one, which that loader refuses as not ConvNeXt V2, as our own checkpoint (``backbone.*``).
+    ConvNeXt V2 encoders load through :func:`~mmconvnextv2.apis.shapes_runs.backbone_init`
+    (``ConvNeXtV2Pretrained``, with its size check); the V1-style one, which that loader refuses
+    as not ConvNeXt V2, as our own checkpoint (``backbone.*``).
     """
     cfg.model.backbone.update(BACKBONE_OVERRIDES.get(arm, {}))
-    if encoder is None:
-        cfg.model.backbone.init_cfg = None
-    elif arm in BACKBONE_OVERRIDES:
+    if encoder is not None and arm in BACKBONE_OVERRIDES:
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=encoder,
                                            prefix='backbone.')
     else:
-        cfg.model.backbone.init_cfg = dict(type='mmconvnextv2.ConvNeXtV2Pretrained',
-                                           checkpoint=encoder)
+        cfg.model.backbone.init_cfg = backbone_init(encoder)
 
 
 @dataclass(frozen=True)
@@ -95,18 +94,14 @@ def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: st
     Returns:
         The config.
     """
-    cfg = load_config(FINETUNE_CONFIG, work_dir)
-    cfg.train_dataloader.dataset.num_scenes = run.num_train
-    if num_val is not None:
-        cfg.test_dataloader.dataset.num_scenes = num_val
     # The recipe drops the last incomplete batch: a budget below one batch is one smaller batch.
-    loader = cfg.train_dataloader
-    loader.batch_size = min(loader.batch_size, run.num_train)
-    steps_per_epoch = run.num_train // loader.batch_size
-    set_max_epochs(cfg, max(3, math.ceil(iters / steps_per_epoch)))
+    batch_size = min(load_config(CLASSIFIER_CONFIG).train_dataloader.batch_size, run.num_train)
+    steps_per_epoch = run.num_train // batch_size
+    cfg = classifier_config(work_dir, max_epochs=max(3, math.ceil(iters / steps_per_epoch)),
+                            num_train=run.num_train, num_val=num_val, batch_size=batch_size)
     backbone_config(cfg, run.arm, encoder)
     # Tested once, after training (validation would evaluate the same scenes again).
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    without_validation(cfg)
     cfg.randomness = dict(seed=run.seed)
     cfg.default_hooks.checkpoint.update(interval=cfg.train_cfg.max_epochs, max_keep_ckpts=1)
     cfg.default_hooks.logger.interval = 50
@@ -116,9 +111,9 @@ def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: st
 def finetune(run: StudyRun, encoder: str | None, iters: int, work_dir: str,
              num_val: int | None = None) -> float:
     """Fine-tunes and tests ``run``; returns its validation top-1 in %."""
-    runner = build_runner(finetune_config(run, encoder, iters, work_dir, num_val))
-    runner.train()
-    return float(runner.test()['accuracy/top1'])
+    result = train_and_test(finetune_config(run, encoder, iters, work_dir, num_val),
+                            CLASSIFIER_METRICS)
+    return float(result.metrics['top1'])
 
 
 @torch.no_grad()
@@ -146,7 +141,7 @@ def ridge_probe(train: torch.Tensor, train_labels: torch.Tensor, val: torch.Tens
 
 def probe(run: StudyRun, encoder: str | None, num_val: int) -> float:
     """Top-1 (%) of the frozen encoder's linear probe; None as ``encoder`` probes random weights."""
-    cfg = load_config(FINETUNE_CONFIG)
+    cfg = load_config(CLASSIFIER_CONFIG)
     backbone_config(cfg, run.arm, None)
     # The encoders have no final norm: probe the raw last stage (the probe standardises it).
     cfg.model.backbone.update(gap_before_final_norm=False, with_out_norms=False)

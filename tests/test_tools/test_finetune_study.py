@@ -13,13 +13,15 @@ from mmconvnextv2.apis import finetune_study as study
 
 def test_config_trains_the_budget_on_the_first_scenes(tmp_path):
     run = study.StudyRun('fcmae_v2', num_train=60, seed=3)
-    cfg = study.finetune_config(run, 'enc.pth', iters=300, work_dir=str(tmp_path), num_val=50)
+    encoder = str(tmp_path / 'enc.pth')
+    open(encoder, 'wb').close()  # the config only names it
+    cfg = study.finetune_config(run, encoder, iters=300, work_dir=str(tmp_path), num_val=50)
     # drop_last: 60 scenes are 1 batch of 32 per epoch, so 300 steps take 300 epochs.
     assert cfg.train_dataloader.dataset.num_scenes == 60
     assert cfg.train_dataloader.dataset.split == 'train'
     assert cfg.train_dataloader.batch_size == 32 and cfg.train_cfg.max_epochs == 300
     assert cfg.test_dataloader.dataset.num_scenes == 50 and cfg.val_dataloader is None
-    assert cfg.model.backbone.init_cfg.checkpoint == 'enc.pth' and cfg.randomness.seed == 3
+    assert cfg.model.backbone.init_cfg.checkpoint == encoder and cfg.randomness.seed == 3
     # A budget below one batch trains on smaller batches of all its scenes.
     small = study.finetune_config(study.StudyRun('scratch', 12), None, 30, str(tmp_path))
     assert small.train_dataloader.batch_size == 12 and small.train_cfg.max_epochs == 30

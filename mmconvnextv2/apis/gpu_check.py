@@ -22,7 +22,6 @@ A row is ``ok`` when its numbers are finite and within their limits, ``fail`` ot
 (with the reason) where the device cannot run it, and ``error`` (with the exception) when it
 raised; one row's error does not stop the others.
 """
-import importlib.util
 import math
 import os.path as osp
 import platform
@@ -31,7 +30,6 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +45,7 @@ from mmconvnextv2.datasets import ensure_shapes_dataset
 from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
 from mmconvnextv2.models.utils import random_patch_mask
 
-from .runner import load_config
+from .runner import load_config, use_amp
 from .shapes_runs import CLASSIFIER_CONFIG, train_mask_rcnn, train_upernet
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -166,16 +164,6 @@ def judged(stage: str, case: str, metrics: dict[str, float], limits: dict[str, f
     if bad:
         note = f'out of range: {", ".join(sorted(set(bad)))}' + (f'; {note}' if note else '')
     return CheckRow(stage, case, FAIL if bad else OK, metrics, limits, note)
-
-
-def load_tool(relative_path: str) -> ModuleType:
-    """Imports one of the repository's scripts (e.g. ``tools/train.py``) as a module."""
-    path = osp.join(REPO, relative_path)
-    name = osp.splitext(osp.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(f'mmconvnextv2_tools_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextmanager
@@ -406,7 +394,7 @@ def check_finetune_amp(device: torch.device, sizes: CheckSizes, work_dir: str) -
     from mmpretrain.structures import DataSample
     cfg = load_config(CLASSIFIER_CONFIG, osp.join(work_dir, 'finetune-amp'))
     # CUDA: float16 with dynamic loss scaling, as --amp picks; the CPU: bfloat16.
-    load_tool('tools/train.py').use_amp(cfg, None if device.type == 'cuda' else 'bfloat16')
+    use_amp(cfg, None if device.type == 'cuda' else 'bfloat16')
     if cfg.optim_wrapper.type == 'mmconvnextv2.AutocastOptimWrapper':
         cfg.optim_wrapper.device_type = device.type
     cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))

@@ -99,3 +99,28 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def use_amp(cfg: Config, dtype: str | None = None) -> None:
+    """Switches ``cfg.optim_wrapper`` to mixed precision.
+
+    float16 goes through mmengine's ``AmpOptimWrapper`` (dynamic loss scaling, CUDA only),
+    bfloat16 through ``mmconvnextv2.AutocastOptimWrapper`` (no loss scaling, CPU or CUDA).
+
+    Args:
+        cfg: The config, changed in place.
+        dtype: ``'float16'`` or ``'bfloat16'``; float16 when CUDA is available, else bfloat16.
+    """
+    if dtype is None:
+        dtype = 'float16' if torch.cuda.is_available() else 'bfloat16'
+    if dtype == 'float16':
+        if not torch.cuda.is_available():
+            raise ValueError('--amp-dtype float16 needs CUDA (mmengine\'s AmpOptimWrapper); '
+                             'use --amp-dtype bfloat16 on the CPU.')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        cfg.optim_wrapper.type = 'mmconvnextv2.AutocastOptimWrapper'
+        # bf16 needs no loss scale; configs written for AmpOptimWrapper carry one.
+        cfg.optim_wrapper.pop('loss_scale', None)
+    cfg.optim_wrapper.dtype = dtype

@@ -2,14 +2,12 @@
 ``tools/train.py --amp`` and the three-model check script (official ConvNeXt-V2 issue #66)."""
 import copy
 import functools
-import importlib.util
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
 from collections.abc import Callable
-from types import ModuleType
 
 import pytest
 import torch
@@ -20,6 +18,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 from torch import nn
 
+from mmconvnextv2.apis import use_amp
 from mmconvnextv2.engine.optimizers import MMDET_TWO_STAGE_AUTOCAST_MODULES, AutocastOptimWrapper
 from mmconvnextv2.models import SPARSE_BACKENDS
 from mmconvnextv2.registry import MODELS
@@ -28,13 +27,6 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Relative loss difference allowed between bf16 autocast and float32 over a few steps: bf16 keeps
 # 8 significant bits (relative rounding 2**-9 ~ 0.2%); the runs below differ by at most ~0.5%.
 LOSS_RTOL = 2e-2
-
-
-def load_tool(path: str, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Recorder(nn.Module):
@@ -243,37 +235,32 @@ def test_mmdet_two_stage_modules_exist_in_the_shapes_mask_rcnn():
         model.get_submodule(name)
 
 
-@pytest.fixture(scope='module')
-def train_tool():
-    return load_tool('tools/train.py', 'train_tool')
-
-
 def amp_cfg() -> Config:
-    # As the FCMAE ImageNet configs write it, for AmpOptimWrapper.
+    # A config written for AmpOptimWrapper, with a loss scale.
     return Config(dict(optim_wrapper=dict(type='AmpOptimWrapper', loss_scale='dynamic',
                                           optimizer=dict(type='AdamW', lr=1e-3))))
 
 
-def test_train_amp_picks_bf16_autocast_without_cuda(train_tool, monkeypatch):
+def test_train_amp_picks_bf16_autocast_without_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     cfg = amp_cfg()
-    train_tool.use_amp(cfg)
+    use_amp(cfg)
     assert cfg.optim_wrapper.type == 'mmconvnextv2.AutocastOptimWrapper'
     assert cfg.optim_wrapper.dtype == 'bfloat16' and 'loss_scale' not in cfg.optim_wrapper
     wrapper = build_optim_wrapper(nn.Linear(2, 2), cfg.optim_wrapper)
     assert type(wrapper) is AutocastOptimWrapper and wrapper.device_type == 'cpu'
     with pytest.raises(ValueError, match='float16 needs CUDA'):
-        train_tool.use_amp(amp_cfg(), 'float16')
+        use_amp(amp_cfg(), 'float16')
 
 
-def test_train_amp_picks_fp16_loss_scaling_on_cuda(train_tool, monkeypatch):
+def test_train_amp_picks_fp16_loss_scaling_on_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     cfg = Config(dict(optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3))))
-    train_tool.use_amp(cfg)
+    use_amp(cfg)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert (cfg.optim_wrapper.dtype, cfg.optim_wrapper.loss_scale) == ('float16', 'dynamic')
     cfg = amp_cfg()
-    train_tool.use_amp(cfg, 'bfloat16')
+    use_amp(cfg, 'bfloat16')
     assert cfg.optim_wrapper.type == 'mmconvnextv2.AutocastOptimWrapper'
     assert 'loss_scale' not in cfg.optim_wrapper
 

@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.models.backbones import sparse_convnextv2
+from mmconvnextv2.models.backbones.row_depthwise import neighbour_rows
 from mmconvnextv2.models.utils import random_patch_mask
 
 ARCH = dict(depths=[1, 1, 2, 1], channels=[8, 16, 24, 32])
@@ -74,16 +76,12 @@ MASKS = {
 }
 
 
-@pytest.mark.parametrize('mask_name', list(MASKS))
-@pytest.mark.parametrize('device', DEVICES)
-@pytest.mark.parametrize('backend', SPARSE_BACKENDS)
-def test_backend_matches_reference(backend, device, mask_name, weights, exact_cuda_math):
+def assert_matches_reference(backend: str, device: str, mask: torch.Tensor, weights: dict) -> None:
     """Outputs and gradients (parameters and images) equal running each sample alone."""
     torch.manual_seed(1)
     model = SparseConvNeXtV2(arch=ARCH, sparse_backend=backend, out_indices=(0, 1, 2, 3))
     model.load_state_dict(weights)
     images = torch.randn(3, 3, 128, 96)
-    mask = MASKS[mask_name]()
     inputs = images.to(device).detach().requires_grad_()
     outs = [out.cpu() for out in model.to(device)(inputs, mask.to(device))]
     (sum(o.square().mean() for o in outs)).backward()
@@ -100,6 +98,26 @@ def test_backend_matches_reference(backend, device, mask_name, weights, exact_cu
     torch.testing.assert_close(inputs.grad.cpu(), ref_inputs.grad, atol=1e-4, rtol=1e-3)
     for name, param in reference.named_parameters():
         torch.testing.assert_close(grads[name], param.grad, atol=1e-4, rtol=1e-3, msg=name)
+
+
+@pytest.mark.parametrize('mask_name', list(MASKS))
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('backend', SPARSE_BACKENDS)
+def test_backend_matches_reference(backend, device, mask_name, weights, exact_cuda_math):
+    assert_matches_reference(backend, device, MASKS[mask_name](), weights)
+
+
+@pytest.mark.parametrize('compiled', [True, False])
+def test_gather_on_cpu_uses_the_row_kernels_where_they_compile(compiled, monkeypatch, weights):
+    """With the compiled kernels every stage builds its neighbour index once; without them the
+    depthwise convs run on the full map. Both match the reference."""
+    if not compiled:
+        monkeypatch.setattr(sparse_convnextv2, 'fused_kernels', lambda device: None)
+    built = []
+    monkeypatch.setattr(sparse_convnextv2, 'neighbour_rows',
+                        lambda *args: built.append(1) or neighbour_rows(*args))
+    assert_matches_reference('gather', 'cpu', MASKS['uneven_with_empty'](), weights)
+    assert len(built) == (len(ARCH['depths']) if compiled else 0)
 
 
 @pytest.mark.parametrize('backend', SPARSE_BACKENDS)

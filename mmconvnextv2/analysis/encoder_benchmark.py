@@ -33,6 +33,17 @@ def build_encoders(arch: Arch, backends: list[str],
     return {name: model.to(device) for name, model in models.items()}
 
 
+def flop_limit(img_size: int, ratio: float) -> float:
+    """L / V: at most how much faster than :data:`FULL` a sparse encoder can be.
+
+    With L patches of 32x32 pixels of which a mask of ``ratio`` keeps V visible, the encoder
+    computes V / L of the sites (counted on a mask :func:`random_patch_mask` draws).
+    """
+    grid = img_size // 32
+    mask = random_patch_mask(1, (grid, grid), ratio)
+    return mask.numel() / float((1 - mask).sum())
+
+
 def encoder_loss(model: torch.nn.Module, images: torch.Tensor,
                  mask: torch.Tensor) -> torch.Tensor:
     """The encoder's forward (the full model ignores the mask) and a loss on its outputs."""

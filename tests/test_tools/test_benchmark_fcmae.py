@@ -6,7 +6,8 @@ import sys
 
 import torch
 
-from mmconvnextv2.analysis.encoder_benchmark import build_encoders, saved_activation_bytes
+from mmconvnextv2.analysis.encoder_benchmark import (build_encoders, flop_limit,
+                                                     saved_activation_bytes)
 from mmconvnextv2.models.utils import random_patch_mask
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -24,13 +25,21 @@ def test_gather_saves_less_activation_memory_than_dense_emulation():
     assert memory['gather'] < 0.75 * memory['dense']
 
 
+def test_flop_limit_is_patches_over_visible_patches():
+    # 224 / 32 = 7: 49 patches; the mask keeps int(49 * (1 - ratio)) of them.
+    assert flop_limit(224, 0.6) == 49 / 19 and flop_limit(224, 0.75) == 49 / 12
+    assert flop_limit(64, 0.75) == 4 / 1
+
+
 def test_smoke_run_writes_the_summary_of_each_model(tmp_path, monkeypatch):
     out = tmp_path / 'bench.json'
     monkeypatch.setattr(sys, 'argv', [
         SCRIPT, '--archs', 'atto', '--ratios', '0.75', '--backends', 'gather', '--batch-size', '1',
         '--img-size', '64', '--repeats', '2', '--warmup', '0', '--out', str(out)])
     runpy.run_path(SCRIPT, run_name='__main__')
-    results = json.loads(out.read_text())['results']['atto@0.75']
+    report = json.loads(out.read_text())
+    assert report['flop_limits'] == {'atto@0.75': 4.0}
+    results = report['results']['atto@0.75']
     assert set(results) == {'gather', 'full'}
     for row in results.values():
         assert row['n'] == row['n_all'] == 2 and row['q1_ms'] <= row['median_ms'] <= row['q3_ms']

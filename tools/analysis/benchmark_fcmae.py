@@ -11,7 +11,9 @@ in one process, interleaved (each repeat runs every model once, order rotated) a
 median and interquartile range are reported (:mod:`mmconvnextv2.analysis.timing`). The masks are
 redrawn every repeat, the same for all backends. Memory is the size of the tensors autograd saves
 for backward (counted once per storage through ``torch.autograd.graph.saved_tensors_hooks``): the
-activation memory of the step, which is what sparsity saves. On CUDA (``--device cuda``) the
+activation memory of the step, which is what sparsity saves. ``full/this`` is the speed-up over
+``full``; with L patches of 32x32 pixels of which V stay visible, a sparse encoder can be at most
+L/V faster than ``full`` (the FLOP limit), and ``share of limit`` is ``(full/this) / (L/V)``. On CUDA (``--device cuda``) the
 allocator's peak during the step, above the memory held before it, is reported too; CPU has no
 such counter.
 
@@ -30,7 +32,7 @@ from collections.abc import Callable
 import torch
 from mmengine.logging import MMLogger
 
-from mmconvnextv2.analysis.encoder_benchmark import build_encoders, time_encoders
+from mmconvnextv2.analysis.encoder_benchmark import FULL, build_encoders, flop_limit, time_encoders
 from mmconvnextv2.models import SPARSE_BACKENDS
 
 
@@ -59,17 +61,25 @@ def progress_printer(arch: str, ratio: float) -> Callable[[str], None]:
     return show
 
 
-def print_table(arch: str, ratio: float, results: dict[str, dict[str, float]]) -> None:
+def print_table(arch: str, ratio: float, results: dict[str, dict[str, float]],
+                limit: float) -> None:
+    """One row per model; speed against ``dense`` and ``full``, the latter as a share of the
+    FLOP limit ``limit`` (:func:`flop_limit`)."""
     dense = results.get('dense')
-    print(f'\n{arch}, mask ratio {ratio}, training step of the encoder')
+    full_ms = results[FULL]['median_ms']
+    print(f'\n{arch}, mask ratio {ratio}, training step of the encoder; FLOP limit L/visible '
+          f'{limit:.2f}')
     peak = 'peak_mb' in dense if dense else False
     print(f'{"model":<8}{"median ms":>11}{"IQR ms":>9}{"act. MB":>9}'
-          + (f'{"peak MB":>9}' if peak else '') + f'{"dense/this":>12}{"mem this/dense":>16}')
+          + (f'{"peak MB":>9}' if peak else '') + f'{"dense/this":>12}{"mem this/dense":>16}'
+          + f'{"full/this":>11}{"share of limit":>16}')
     for name, row in results.items():
         speed = dense['median_ms'] / row['median_ms'] if dense else float('nan')
         memory = row['activation_mb'] / dense['activation_mb'] if dense else float('nan')
+        full_speed = full_ms / row['median_ms']
         print(f'{name:<8}{row["median_ms"]:>11.2f}{row["iqr_ms"]:>9.2f}{row["activation_mb"]:>9.1f}'
-              + (f'{row["peak_mb"]:>9.1f}' if peak else '') + f'{speed:>12.2f}{memory:>16.2f}')
+              + (f'{row["peak_mb"]:>9.1f}' if peak else '') + f'{speed:>12.2f}{memory:>16.2f}'
+              + f'{full_speed:>11.2f}{full_speed / limit:>16.0%}')
 
 
 def main() -> None:
@@ -80,14 +90,16 @@ def main() -> None:
     machine = (torch.cuda.get_device_name(device) if device.type == 'cuda' else
                platform.processor() or platform.machine())
     report = {'args': vars(args), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
-              'machine': machine, 'results': {}}
+              'machine': machine, 'results': {}, 'flop_limits': {}}
     for arch in args.archs:
         models = build_encoders(arch, args.backends, device)
         for ratio in args.ratios:
             results = time_encoders(models, ratio, args.batch_size, args.img_size, args.warmup,
                                     args.repeats, device, progress_printer(arch, ratio))
+            limit = flop_limit(args.img_size, ratio)
             report['results'][f'{arch}@{ratio}'] = results
-            print_table(arch, ratio, results)
+            report['flop_limits'][f'{arch}@{ratio}'] = limit
+            print_table(arch, ratio, results, limit)
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(report, f, indent=2)

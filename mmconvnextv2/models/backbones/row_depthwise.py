@@ -46,22 +46,30 @@ class Neighbours(NamedTuple):
     blocks: torch.Tensor
 
 
-def neighbour_rows(visible: torch.Tensor, kernel_size: int) -> Neighbours:
-    """The neighbour index of the visible sites of an (N, 1, H, W) 0/1 map.
+def neighbour_rows(sites: torch.Tensor, size: tuple[int, int, int],
+                   kernel_size: int) -> Neighbours:
+    """The neighbour index of the visible sites of a stage.
 
-    Rows are the visible sites in batch-major, row-major order (``visible.flatten().nonzero()``).
+    Args:
+        sites: (R,) the visible sites as flat indices into the (N, H, W) map, one per row, in
+            any order.
+        size: (N, H, W).
+        kernel_size: K of the KxK depthwise conv.
     """
+    n, h, w = size
     pad = kernel_size // 2
-    padded = F.pad(visible[:, 0] > 0, (pad, pad, pad, pad)).flatten()
-    sites = padded.nonzero().squeeze(1)
+    # Flat indices into the zero-padded (N, H + 2p, W + 2p) map, whose border is never a row.
+    sample, place = sites // (h * w), sites % (h * w)
+    padded = (sample * (h + 2 * pad) + place // w + pad) * (w + 2 * pad) + place % w + pad
     rows = sites.numel()
-    row_of = torch.full_like(padded, rows, dtype=torch.int32)
-    row_of[sites] = torch.arange(rows, dtype=torch.int32, device=sites.device)
+    row_of = torch.full((n * (h + 2 * pad) * (w + 2 * pad), ), rows, dtype=torch.int32,
+                        device=sites.device)
+    row_of[padded] = torch.arange(rows, dtype=torch.int32, device=sites.device)
     steps = torch.arange(kernel_size, device=sites.device) - pad
-    offsets = (steps[:, None] * (visible.shape[-1] + 2 * pad) + steps[None, :]).flatten()
+    offsets = (steps[:, None] * (w + 2 * pad) + steps[None, :]).flatten()
     blocks = -(-rows // _WEIGHT_GRAD_BLOCK)
     fill = blocks * _WEIGHT_GRAD_BLOCK - rows
-    index = F.pad(row_of[sites[:, None] + offsets], (0, 0, 0, fill), value=rows)
+    index = F.pad(row_of[padded[:, None] + offsets], (0, 0, 0, fill), value=rows)
     return Neighbours(index[:rows], index.view(blocks, _WEIGHT_GRAD_BLOCK, kernel_size**2))
 
 
@@ -100,7 +108,7 @@ def _compiled_kernels(device_type: str) -> TapKernels:
     # would specialise on.
     with torch.no_grad():
         # 81 rows: two row blocks.
-        neighbours = neighbour_rows(torch.ones(1, 1, 9, 9, device=device_type), 7)
+        neighbours = neighbour_rows(torch.arange(81, device=device_type), (1, 9, 9), 7)
         x = torch.randn(81, 3, device=device_type)
         kernels.tap_sum(x, neighbours.index, torch.randn(49, 3, device=device_type))
         grad = torch.randn(neighbours.blocks.shape[:2] + (3, ), device=device_type)

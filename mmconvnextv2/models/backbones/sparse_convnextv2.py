@@ -5,10 +5,11 @@ MinkowskiEngine fork. Here the same computation has three backends, chosen at co
 
 * ``'dense'``: masked-dense emulation. Masked sites are zeroed after every convolution and block,
   GRN's statistics see visible sites only. Needs no extra library; the reference.
-* ``'gather'``: the stage lives as rows (R, C) of the visible sites. The 7x7 depthwise conv is a
-  fused tap sum over a per-stage neighbour index (:mod:`.row_depthwise`, ``torch.compile``-d) on
-  CPU; on CUDA, or where compiling fails, it runs on the zero-filled full map (masked inputs are
-  zero, so visible outputs are exact). LayerNorm, the MLP and GRN run on the rows.
+* ``'gather'``: the network lives as rows (R, C) of the visible sites, stem and downsampling
+  layers included (matmuls of visible patches). The 7x7 depthwise conv is a fused tap sum over a
+  per-stage neighbour index (:mod:`.row_depthwise`, ``torch.compile``-d) on CPU; on CUDA, or
+  where compiling fails, it runs on the zero-filled full map (masked inputs are zero, so visible
+  outputs are exact). LayerNorm, the MLP and GRN run on the rows.
 * ``'spconv'``: the stage lives in an spconv ``SparseConvTensor``; the depthwise conv runs on
   spconv's submanifold rulebook (spconv 2.x has no grouped convolution), everything else on its
   features.
@@ -32,11 +33,6 @@ from .convnextv2 import ConvNeXtV2, ConvNeXtV2Block
 from .row_depthwise import fused_kernels, neighbour_rows, row_depthwise_conv
 
 SPARSE_BACKENDS = ('dense', 'gather', 'spconv')
-
-
-def _visible_rows(visible: torch.Tensor) -> torch.Tensor:
-    """Row indices of the visible sites in the (N * H * W)-row NHWC view, batch-major."""
-    return visible.flatten().nonzero().squeeze(1)
 
 
 def _checkpointed(block: ConvNeXtV2Block, function: Callable[..., torch.Tensor],
@@ -66,10 +62,9 @@ class _SampleRows(NamedTuple):
     valid: torch.Tensor | None
 
 
-def _sample_rows(visible: torch.Tensor) -> _SampleRows:
-    """The split of the visible rows of an (N, 1, H, W) 0/1 map into samples."""
-    n = visible.shape[0]
-    counts = visible.flatten(1).sum(1).long()
+def _sample_rows(counts: torch.Tensor, dtype: torch.dtype) -> _SampleRows:
+    """The split of batch-major rows into samples of ``counts`` (N,) rows; ``valid`` in dtype."""
+    n = counts.numel()
     if bool((counts == counts[0]).all()):
         return _SampleRows(n, None, None)
     longest = int(counts.max())
@@ -77,7 +72,7 @@ def _sample_rows(visible: torch.Tensor) -> _SampleRows:
     # A row's place within its sample: its index minus the index of the sample's first row.
     place = torch.arange(sample.numel(), device=counts.device) - (counts.cumsum(0) - counts)[sample]
     slots = sample * longest + place
-    valid = visible.new_zeros(n * longest).index_fill(0, slots, 1.0)
+    valid = torch.zeros(n * longest, dtype=dtype, device=counts.device).index_fill(0, slots, 1.0)
     return _SampleRows(n, slots, valid.view(n, longest, 1, 1))
 
 
@@ -132,14 +127,84 @@ def _full_map_depthwise(rows: torch.Tensor, shape: tuple[int, int, int, int]) ->
     return depthwise
 
 
-def _stage_depthwise(visible: torch.Tensor, rows: torch.Tensor,
-                     shape: tuple[int, int, int, int], kernel_size: int) -> RowsDepthwise:
+class _StageSites(NamedTuple):
+    """The visible sites of a stage in tile order (:func:`_tile_ordered_sites`), one per row.
+
+    Attributes:
+        sample: (R,) the sample of each row; batch-major.
+        y: (R,) its row in the stage's map.
+        x: (R,) its column.
+        size: (N, H, W) of the stage's map.
+    """
+
+    sample: torch.Tensor
+    y: torch.Tensor
+    x: torch.Tensor
+    size: tuple[int, int, int]
+
+    def flat(self) -> torch.Tensor:
+        """(R,) flat indices into the (N * H * W)-row NHWC view of the map."""
+        _, h, w = self.size
+        return (self.sample * h + self.y) * w + self.x
+
+    def counts(self) -> torch.Tensor:
+        """(N,) rows per sample."""
+        return torch.bincount(self.sample, minlength=self.size[0])
+
+
+def _tile_ordered_sites(mask: torch.Tensor, num_stages: int) -> list[_StageSites]:
+    """The visible sites of every stage, first stage first, in tile order.
+
+    The last stage has a site per patch, in batch-major, row-major order; each earlier stage
+    replaces every site of the next by its 2x2 children, (0, 0), (0, 1), (1, 0), (1, 1), one after
+    the other. So the inputs of a 2x2 stride-2 downsampling are 4 consecutive rows, and a
+    sample's rows stay together.
+    """
+    n, h, w = mask.shape
+    sample, y, x = (mask == 0).nonzero().unbind(1)
+    child_y = torch.tensor([0, 0, 1, 1], device=mask.device)
+    child_x = torch.tensor([0, 1, 0, 1], device=mask.device)
+    stages = [_StageSites(sample, y, x, (n, h, w))]
+    for _ in range(num_stages - 1):
+        sample = sample.repeat_interleave(4)
+        y = (2 * y[:, None] + child_y).flatten()
+        x = (2 * x[:, None] + child_x).flatten()
+        h, w = 2 * h, 2 * w
+        stages.insert(0, _StageSites(sample, y, x, (n, h, w)))
+    return stages
+
+
+def _layer_norm_rows(norm: torch.nn.LayerNorm, feats: torch.Tensor) -> torch.Tensor:
+    """A channel LayerNorm (:class:`LayerNorm2d` included) on rows (R, C)."""
+    return F.layer_norm(feats, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
+def _stem_rows(stem: torch.nn.Sequential, images: torch.Tensor,
+               sites: _StageSites) -> torch.Tensor:
+    """The stem (patchify conv, LayerNorm) at the first stage's visible sites only."""
+    conv, norm = stem
+    n, c, h, w = images.shape
+    k = conv.stride[0]  # kernel = stride: each site sees its own k x k pixels
+    patches = images.reshape(n, c, h // k, k, w // k, k)[sites.sample, :, sites.y, :, sites.x, :]
+    return _layer_norm_rows(norm, F.linear(patches.flatten(1), conv.weight.flatten(1), conv.bias))
+
+
+def _downsample_rows(layer: torch.nn.Sequential, feats: torch.Tensor) -> torch.Tensor:
+    """LayerNorm and 2x2 stride-2 conv on tile-ordered rows, whose 4 inputs are 4 rows in a row."""
+    norm, conv = layer
+    feats = _layer_norm_rows(norm, feats)
+    # The weight (C', C, 2, 2) as (C', 4 * C) in the rows' (child, channel) order.
+    weight = conv.weight.permute(0, 2, 3, 1).flatten(1)
+    return F.linear(feats.reshape(-1, weight.shape[1]), weight, conv.bias)
+
+
+def _stage_depthwise(sites: _StageSites, channels: int, kernel_size: int) -> RowsDepthwise:
     """The stage's depthwise conv: the row kernels where they are compiled, else the full map."""
-    device = visible.device.type
+    device = sites.sample.device.type
     kernels = fused_kernels(device) if device in ROW_DEPTHWISE_DEVICES else None
     if kernels is None:
-        return _full_map_depthwise(rows, shape)
-    neighbours = neighbour_rows(visible, kernel_size)
+        return _full_map_depthwise(sites.flat(), (sites.size[0], channels, *sites.size[1:]))
+    neighbours = neighbour_rows(sites.flat(), sites.size, kernel_size)
     return functools.partial(row_depthwise_conv, neighbours=neighbours, kernels=kernels)
 
 
@@ -150,21 +215,17 @@ def _rows_block(feats: torch.Tensor, block: ConvNeXtV2Block, depthwise: RowsDept
     return feats + _residual_rows(block, y, samples)
 
 
-def _gather_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
-                  visible: torch.Tensor) -> torch.Tensor:
-    """The stage on the visible rows (:func:`_stage_depthwise` for the depthwise conv).
+def _gather_stage(blocks: torch.nn.Sequential, feats: torch.Tensor, sites: _StageSites,
+                  dtype: torch.dtype) -> torch.Tensor:
+    """The stage's blocks on its visible rows (R, C) (:func:`_stage_depthwise`).
 
-    The residual stream lives as (R, C) rows of the visible sites, so LayerNorm, the MLP, GRN
-    and the residual add cost R rows, not N*H*W.
+    ``dtype``: of GRN's place mask for samples of unequal sizes (:func:`_sample_rows`).
     """
-    n, c, h, w = x.shape
-    rows = _visible_rows(visible)
-    samples = _sample_rows(visible)
-    depthwise = _stage_depthwise(visible, rows, x.shape, blocks[0].dwconv.kernel_size[0])
-    feats = x.permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, rows)
+    samples = _sample_rows(sites.counts(), dtype)
+    depthwise = _stage_depthwise(sites, feats.shape[1], blocks[0].dwconv.kernel_size[0])
     for block in blocks:
         feats = _checkpointed(block, _rows_block, feats, block, depthwise, samples)
-    return _scatter_rows(rows, feats, x.shape)
+    return feats
 
 
 class _SubmanifoldDepthwise:
@@ -215,7 +276,7 @@ def _spconv_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
     feats = x.permute(0, 2, 3, 1)[visible[:, 0].bool()]
     tensor = spconv.SparseConvTensor(feats, indices, [h, w], n)
     depthwise = _SubmanifoldDepthwise(indices, n, [h, w], blocks[0].dwconv.kernel_size[0])
-    samples = _sample_rows(visible)
+    samples = _sample_rows(visible.flatten(1).sum(1).long(), visible.dtype)
     for block in blocks:
         tensor = tensor.replace_feature(
             _checkpointed(block, _rows_block, tensor.features, block, depthwise, samples))
@@ -229,9 +290,10 @@ def _dense_stage(blocks: torch.nn.Sequential, x: torch.Tensor,
     return x
 
 
-_STAGE_RUNNERS: dict[str, Callable[[torch.nn.Sequential, torch.Tensor, torch.Tensor],
-                                   torch.Tensor]] = {
-    'dense': _dense_stage, 'gather': _gather_stage, 'spconv': _spconv_stage}
+# The backends that run each stage on a (masked) full map.
+_MAP_STAGE_RUNNERS: dict[str, Callable[[torch.nn.Sequential, torch.Tensor, torch.Tensor],
+                                       torch.Tensor]] = {
+    'dense': _dense_stage, 'spconv': _spconv_stage}
 
 
 @MODELS.register_module()
@@ -256,7 +318,6 @@ class SparseConvNeXtV2(ConvNeXtV2):
         super().__init__(arch=arch, out_indices=out_indices, gap_before_final_norm=False,
                          with_out_norms=False, **kwargs)
         self.sparse_backend = sparse_backend
-        self._run_stage = _STAGE_RUNNERS[sparse_backend]
 
     @property
     def total_stride(self) -> int:
@@ -284,13 +345,40 @@ class SparseConvNeXtV2(ConvNeXtV2):
             The stage outputs of ``out_indices``, (N, C, h, w), zero at masked sites.
         """
         self._check_inputs(x, mask)
+        if self.sparse_backend == 'gather':
+            return self._forward_rows(x, mask)
+        return self._forward_maps(x, mask)
+
+    def _forward_maps(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every stage on a full map, its masked sites zeroed ('dense', 'spconv')."""
+        run_stage = _MAP_STAGE_RUNNERS[self.sparse_backend]
         outs = []
         for i in range(self.num_stages):
             x = self.downsample_layers[i](x)
             scale = x.shape[-1] // mask.shape[-1]
             visible = (1 - upsample_mask(mask, scale)).unsqueeze(1).to(x.dtype)
             # Masked sites never feed visible ones: zero them after each dense conv.
-            x = self._run_stage(self.stages[i], x * visible, visible)
+            x = run_stage(self.stages[i], x * visible, visible)
             if i in self.out_indices:
                 outs.append(x)
+        return tuple(outs)
+
+    def _forward_rows(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Stem, stages and downsampling layers on the visible rows only ('gather').
+
+        The mask is patch-aligned, so the stem pixels and downsampling inputs of a visible site
+        are all visible: the stem is a matmul of the visible pixel patches, a downsampling layer
+        one of 4 consecutive tile-ordered rows (:func:`_tile_ordered_sites`). The outputs are
+        scattered into zero maps.
+        """
+        outs = []
+        stage_sites = _tile_ordered_sites(mask, self.num_stages)
+        feats = _stem_rows(self.downsample_layers[0], x, stage_sites[0])
+        for i, sites in enumerate(stage_sites):
+            if i:
+                feats = _downsample_rows(self.downsample_layers[i], feats)
+            feats = _gather_stage(self.stages[i], feats, sites, x.dtype)
+            if i in self.out_indices:
+                n, h, w = sites.size
+                outs.append(_scatter_rows(sites.flat(), feats, (n, feats.shape[1], h, w)))
         return tuple(outs)

@@ -13,8 +13,8 @@ The neighbour relation is symmetric (``nbr[r, k] = s`` exactly when ``nbr[s, K*K
 input gradient is the same tap sum with the taps mirrored; the weight gradient is
 ``sum_r grad[r] * x[nbr[r, k]]``. Both run as ``torch.compile``-d (inductor) kernels that never
 materialise the (R, K*K, C) gathered taps; compiled once with dynamic shapes, as R changes with
-every mask. Eager, the gather materialises them and is about 10x slower than the full-map conv on
-CPU, so where compiling fails the encoder falls back to the full-map conv (:func:`fused_kernels`).
+every mask. Eager, the gather materialises them and is 4-12x slower than the full-map conv on CPU,
+so where compiling fails the encoder falls back to the full-map conv (:func:`fused_kernels`).
 """
 import functools
 import logging

@@ -109,8 +109,8 @@ def _scatter_rows(rows: torch.Tensor, feats: torch.Tensor,
 # A stage's depthwise conv on its visible rows: (rows (R, C), weight, bias) -> rows (R, C).
 RowsDepthwise = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
-# Where the row depthwise conv replaces the full-map conv: measured faster on CPU only (2.5-7x
-# forward and backward at mask ratio 0.6); CUDA keeps cuDNN's conv until it is timed there.
+# Where the row depthwise conv replaces the full-map conv: measured on CPU only (forward and
+# backward 2-7x faster per stage at mask ratio 0.6); CUDA keeps cuDNN's conv until timed there.
 ROW_DEPTHWISE_DEVICES = ('cpu', )
 
 

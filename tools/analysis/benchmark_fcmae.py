@@ -13,9 +13,9 @@ redrawn every repeat, the same for all backends. Memory is the size of the tenso
 for backward (counted once per storage through ``torch.autograd.graph.saved_tensors_hooks``): the
 activation memory of the step, which is what sparsity saves. ``full/this`` is the speed-up over
 ``full``; with L patches of 32x32 pixels of which V stay visible, a sparse encoder can be at most
-L/V faster than ``full`` (the FLOP limit), and ``share of limit`` is ``(full/this) / (L/V)``. On CUDA (``--device cuda``) the
-allocator's peak during the step, above the memory held before it, is reported too; CPU has no
-such counter.
+L/V faster than ``full`` (the FLOP limit), and ``share of limit`` is ``(full/this) / (L/V)``. On
+CUDA (``--device cuda``) the allocator's peak during the step, above the memory held before it, is
+reported too; CPU has no such counter.
 
 Examples::
 

@@ -176,7 +176,7 @@ def _unit_shape(class_id: int) -> tuple[tuple[np.ndarray, bool], ...]:
 def _draw_background(size: int) -> np.ndarray:
     """A float ``(size, size, 3)`` ground of one mid grey (the sensor noise comes in ``_paint``).
 
-    Version 2 drew a four-colour gradient with stripes: ResNet-18 learned that in 750 steps, but
+    Version 2 drew a four-colour gradient with stripes: ResNet-18 learned the task on it, but
     ConvNeXt V2-Atto from scratch (LayerNorm, no batch statistics) collapsed to a constant
     prediction on it and on a 0.3-contrast copy, while on this ground it learns (docs/results.md).
     """

@@ -109,9 +109,11 @@ def _compiled_kernels(device_type: str) -> TapKernels:
     with torch.no_grad():
         # 81 rows: two row blocks.
         neighbours = neighbour_rows(torch.arange(81, device=device_type), (1, 9, 9), 7)
-        x = torch.randn(81, 3, device=device_type)
-        kernels.tap_sum(x, neighbours.index, torch.randn(49, 3, device=device_type))
-        grad = torch.randn(neighbours.blocks.shape[:2] + (3, ), device=device_type)
+        # Fixed inputs, not torch.randn: the first call comes mid-run (e.g. the first step after a
+        # resume), where a draw from the global generator would change the run's random stream.
+        x = torch.ones(81, 3, device=device_type)
+        kernels.tap_sum(x, neighbours.index, torch.ones(49, 3, device=device_type))
+        grad = torch.ones(neighbours.blocks.shape[:2] + (3, ), device=device_type)
         kernels.tap_weight_grad(x, grad, neighbours.blocks)
     return kernels
 

@@ -1,5 +1,8 @@
 """Set-up shared by all tests."""
+import logging
+
 import pytest
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
 
@@ -12,3 +15,27 @@ def mmpretrain_default_scope():
     """
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield
+
+
+class _WarningRecorder(logging.Handler):
+    """Keeps the messages of the warnings logged to it."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def mmengine_warnings():
+    """The messages of the warnings mmengine's current logger gets during the test, as they come."""
+    logger = MMLogger.get_current_instance()
+    recorder = _WarningRecorder()
+    logger.addHandler(recorder)
+    try:
+        yield recorder.messages
+    finally:
+        logger.removeHandler(recorder)

@@ -21,6 +21,7 @@ import os.path as osp
 import sys
 
 from mmconvnextv2.apis.finetune_study import ARMS, StudyRun, collect, plot, run_study, table
+from mmconvnextv2.utils import atomic_write_text
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ZOO_ENCODERS = {'fcmae_v2': 'zoo/fcmae_convnextv2-atto_shapes_encoder.pth',
@@ -84,8 +85,7 @@ def main() -> None:
     report = (f'{text}\n\nValidation top-1 (%), mean ± sample std (number of seeds); chance '
               f'16.7 %. Command: `{command.strip()}`\n')
     print('\n' + report)
-    with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
-        f.write(report)
+    atomic_write_text(osp.join(args.work_dir, 'results.md'), report)
     print(f'written: {osp.join(args.work_dir, "results.md")}, '
           f'{plot(results, osp.join(args.work_dir, "top1_vs_labels.png"))}')
 

@@ -7,7 +7,8 @@ Stages (independent of each other; side by side in ``--processes`` processes):
   its held-out loss and a picture of its reconstructions;
 * ``classifier``: fine-tuning from the zoo's FCMAE V2 encoder (the paper's recipe), then
   ``scratch``: the same budget from random weights;
-* ``mask_rcnn``, ``upernet``: Mask R-CNN and UperNet from the zoo's encoder, short;
+* ``mask_rcnn``, ``upernet``: Mask R-CNN and UperNet from the zoo's encoder, short, then
+  ``mask_rcnn_scratch``, ``upernet_scratch``: the same budgets from random weights;
 * ``zoo``: the zoo's trained checkpoints tested as ``tools/test.py`` does (entries not trained yet
   say so in the table);
 * ``cosine``: the feature cosine distance of the zoo's V2 and V1-style FCMAE encoders.
@@ -253,24 +254,45 @@ def stage_scratch(paths: Paths, budget: Budget) -> dict:
     return classify(paths, budget, 'scratch', None)
 
 
-def stage_mask_rcnn(paths: Paths, budget: Budget) -> dict:
-    """Mask R-CNN from the zoo's encoder, and its detections beside the ground truth."""
-    run = train_mask_rcnn(paths.det_data, paths.stage('mask_rcnn'), num_workers=0,
-                          init_checkpoint=paths.encoder('fcmae_v2_encoder'), **budget.mask_rcnn)
-    picture = save_detection_grid(mask_rcnn_config(paths.det_data, paths.stage('mask_rcnn')),
-                                  run.checkpoint, osp.join(paths.work_dir, 'detections.png'),
-                                  indices=range(min(4, budget.det_scenes[1])))
-    return dict(run.metrics, iters=run.iters, picture=picture,
+def detect(paths: Paths, budget: Budget, name: str, encoder: str | None) -> dict:
+    """A Mask R-CNN run of the demo's budget from ``encoder`` (None: from scratch)."""
+    run = train_mask_rcnn(paths.det_data, paths.stage(name), num_workers=0,
+                          init_checkpoint=encoder, **budget.mask_rcnn)
+    return dict(run.metrics, iters=run.iters, checkpoint=run.checkpoint,
                 summary=f'{run.iters} iterations, box AP {100 * run.metrics["bbox_mAP"]:.1f} %, '
                         f'mask AP {100 * run.metrics["segm_mAP"]:.1f} %')
 
 
-def stage_upernet(paths: Paths, budget: Budget) -> dict:
-    """UperNet from the zoo's encoder."""
-    run = train_upernet(paths.seg_data, paths.stage('upernet'), num_workers=0,
-                        init_checkpoint=paths.encoder('fcmae_v2_encoder'), **budget.upernet)
+def stage_mask_rcnn(paths: Paths, budget: Budget) -> dict:
+    """Mask R-CNN from the zoo's encoder, and its detections beside the ground truth."""
+    result = detect(paths, budget, 'mask_rcnn', paths.encoder('fcmae_v2_encoder'))
+    result['picture'] = save_detection_grid(
+        mask_rcnn_config(paths.det_data, paths.stage('mask_rcnn')), result['checkpoint'],
+        osp.join(paths.work_dir, 'detections.png'), indices=range(min(4, budget.det_scenes[1])))
+    return result
+
+
+def stage_mask_rcnn_scratch(paths: Paths, budget: Budget) -> dict:
+    """The same Mask R-CNN budget from random weights."""
+    return detect(paths, budget, 'mask_rcnn_scratch', None)
+
+
+def segment(paths: Paths, budget: Budget, name: str, encoder: str | None) -> dict:
+    """An UperNet run of the demo's budget from ``encoder`` (None: from scratch)."""
+    run = train_upernet(paths.seg_data, paths.stage(name), num_workers=0,
+                        init_checkpoint=encoder, **budget.upernet)
     return dict(run.metrics, iters=run.iters,
                 summary=f'{run.iters} iterations, mIoU {run.metrics["mIoU"]:.1f} %')
+
+
+def stage_upernet(paths: Paths, budget: Budget) -> dict:
+    """UperNet from the zoo's encoder."""
+    return segment(paths, budget, 'upernet', paths.encoder('fcmae_v2_encoder'))
+
+
+def stage_upernet_scratch(paths: Paths, budget: Budget) -> dict:
+    """The same UperNet budget from random weights."""
+    return segment(paths, budget, 'upernet_scratch', None)
 
 
 def stage_zoo(paths: Paths, budget: Budget) -> dict:
@@ -311,8 +333,10 @@ def stage_cosine(paths: Paths, budget: Budget) -> dict:
 
 
 STAGES: dict[str, Callable[[Paths, Budget], dict]] = {
-    'classifier': stage_classifier, 'scratch': stage_scratch, 'mask_rcnn': stage_mask_rcnn,
-    'fcmae': stage_fcmae, 'upernet': stage_upernet, 'zoo': stage_zoo, 'cosine': stage_cosine,
+    'mask_rcnn': stage_mask_rcnn, 'mask_rcnn_scratch': stage_mask_rcnn_scratch,
+    'classifier': stage_classifier, 'scratch': stage_scratch, 'fcmae': stage_fcmae,
+    'upernet': stage_upernet, 'upernet_scratch': stage_upernet_scratch, 'zoo': stage_zoo,
+    'cosine': stage_cosine,
 }
 
 
@@ -350,10 +374,11 @@ def results_table(results: dict[str, dict], seg_chance: float) -> list[tuple[str
          cell(100 / len(SHAPE_CLASSES)), cell(results['scratch']['top1']), cell(zoo['top1'])),
     ]
     for task, name in (('box', 'bbox'), ('mask', 'segm')):
-        rows.append(('Mask R-CNN', f'{task} AP %', cell(100 * det[f'{name}_mAP']), cell(0.0), '-',
+        rows.append(('Mask R-CNN', f'{task} AP %', cell(100 * det[f'{name}_mAP']), cell(0.0),
+                     cell(100 * results['mask_rcnn_scratch'][f'{name}_mAP']),
                      cell(None if zoo_det is None else 100 * zoo_det[f'{name}_mAP'])))
-    rows.append(('UperNet', 'mIoU %', cell(results['upernet']['mIoU']), cell(seg_chance), '-',
-                 cell(zoo['mIoU'])))
+    rows.append(('UperNet', 'mIoU %', cell(results['upernet']['mIoU']), cell(seg_chance),
+                 cell(results['upernet_scratch']['mIoU']), cell(zoo['mIoU'])))
     return rows
 
 
@@ -371,7 +396,7 @@ def print_table(rows: list[tuple[str, ...]], results: dict[str, dict]) -> None:
         '         the downstream ones start from the zoo FCMAE V2 encoder',
         'chance:  a constant prediction (each patch its own mean; one class; no detections;',
         '         all background)',
-        'scratch: the classifier from random weights, with the same budget',
+        'scratch: the same short run from random weights',
         'zoo:     the zoo checkpoint, trained in full, tested on the same scenes']))
 
 

@@ -306,6 +306,11 @@ def stage_zoo(paths: Paths, budget: Budget) -> dict:
     checkpoint = paths.zoo('mask_rcnn')
     result['mask_rcnn'] = None if checkpoint is None else evaluate_mask_rcnn(
         paths.det_data, checkpoint, osp.join(work, 'mask_rcnn'), num_workers=0)
+    # The short run finds little at a score of 0.5; the trained detector shows what it becomes.
+    result['pictures'] = [] if checkpoint is None else [save_detection_grid(
+        mask_rcnn_config(paths.det_data, osp.join(work, 'mask_rcnn')), checkpoint,
+        osp.join(paths.work_dir, 'detections_zoo.png'),
+        indices=range(min(4, budget.det_scenes[1])))]
     checkpoint = paths.zoo('upernet')
     result['mIoU'] = None if checkpoint is None else evaluate_upernet(
         paths.seg_data, checkpoint, osp.join(work, 'upernet'), num_workers=0)['mIoU']
@@ -426,7 +431,7 @@ def main() -> None:
     log_line(start, 'results')
     print_table(results_table(results, background_only_miou(paths.seg_data)), results)
     pictures = [*results['fcmae']['pictures'], curves, results['mask_rcnn']['picture'],
-                results['cosine']['picture']]
+                *results['zoo']['pictures'], results['cosine']['picture']]
     print('\npictures: ' + '\n          '.join(pictures) + f'\nlogs:     {args.work_dir}')
 
 

@@ -103,3 +103,4 @@ def test_quick_demo_runs_every_stage_and_prints_the_full_table(tmp_path, zoo):
     for picture in ('fcmae_reconstructions.png', 'loss_curves.png', 'detections.png',
                     'cosine_distance.png'):
         assert osp.getsize(work / picture) > 0, picture
+    assert not osp.exists(work / 'detections_zoo.png')  # the stand-in zoo has no detector

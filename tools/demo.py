@@ -90,8 +90,8 @@ class Budget:
     reconstructed: int = 4
 
 
-# A few hundred iterations each. Measured: 11 min 9 s on 2 cores that two other training runs
-# shared (666 CPU-seconds in all, so about 6 min on 2 free cores).
+# A few hundred iterations each. Measured: 9 min 13 s on a fresh clone, 2 idle cores, with the
+# scratch runs of Mask R-CNN and UperNet (docs/results.md).
 FULL = Budget(
     fcmae=dict(max_epochs=3, num_scenes=1920, batch_size=32),  # 180 iterations
     classifier=dict(max_epochs=8, num_train=768),  # 192 iterations of 32, test on 600 scenes

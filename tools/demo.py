@@ -263,12 +263,19 @@ def detect(paths: Paths, budget: Budget, name: str, encoder: str | None) -> dict
                         f'mask AP {100 * run.metrics["segm_mAP"]:.1f} %')
 
 
+def draw_detections(paths: Paths, budget: Budget, checkpoint: str, work_dir: str,
+                    filename: str) -> str:
+    """Ground truth | ``checkpoint``'s detections on the first test scenes, as ``filename``."""
+    return save_detection_grid(mask_rcnn_config(paths.det_data, work_dir), checkpoint,
+                               osp.join(paths.work_dir, filename),
+                               indices=range(min(4, budget.det_scenes[1])))
+
+
 def stage_mask_rcnn(paths: Paths, budget: Budget) -> dict:
     """Mask R-CNN from the zoo's encoder, and its detections beside the ground truth."""
     result = detect(paths, budget, 'mask_rcnn', paths.encoder('fcmae_v2_encoder'))
-    result['picture'] = save_detection_grid(
-        mask_rcnn_config(paths.det_data, paths.stage('mask_rcnn')), result['checkpoint'],
-        osp.join(paths.work_dir, 'detections.png'), indices=range(min(4, budget.det_scenes[1])))
+    result['picture'] = draw_detections(paths, budget, result['checkpoint'],
+                                        paths.stage('mask_rcnn'), 'detections.png')
     return result
 
 
@@ -307,10 +314,8 @@ def stage_zoo(paths: Paths, budget: Budget) -> dict:
     result['mask_rcnn'] = None if checkpoint is None else evaluate_mask_rcnn(
         paths.det_data, checkpoint, osp.join(work, 'mask_rcnn'), num_workers=0)
     # The short run finds little at a score of 0.5; the trained detector shows what it becomes.
-    result['pictures'] = [] if checkpoint is None else [save_detection_grid(
-        mask_rcnn_config(paths.det_data, osp.join(work, 'mask_rcnn')), checkpoint,
-        osp.join(paths.work_dir, 'detections_zoo.png'),
-        indices=range(min(4, budget.det_scenes[1])))]
+    result['pictures'] = [] if checkpoint is None else [draw_detections(
+        paths, budget, checkpoint, osp.join(work, 'mask_rcnn'), 'detections_zoo.png')]
     checkpoint = paths.zoo('upernet')
     result['mIoU'] = None if checkpoint is None else evaluate_upernet(
         paths.seg_data, checkpoint, osp.join(work, 'upernet'), num_workers=0)['mIoU']

@@ -1,8 +1,8 @@
 """Feature-collapse analysis: channel cosine distance, activation statistics, hooks and images."""
 from .activations import (DEAD_TOL, SATURATED_TOL, ChannelStatistics, channel_statistics,
                           plot_channel_grid)
-from .cosine_distance import (DEAD_EPS, channel_matrix, cosine_table, mean_cosine_distance,
-                              unit_channels)
+from .cosine_distance import (DEAD_EPS, centre_channels, channel_matrix, cosine_table,
+                              mean_cosine_distance, unit_channels)
 from .detections import (DetectionRow, Instances, build_test_dataset, decode_segmentation,
                          detection_rows, load_detector, overlay_masks, plot_detection_rows,
                          save_detection_grid)
@@ -18,8 +18,8 @@ from .training_curves import LossCurve, find_loss_curve, plot_loss_curves, read_
 __all__ = ['CONVNEXT_MLP_HOOK_PATTERN', 'ChannelStatistics', 'DEAD_EPS', 'DEAD_TOL',
            'DEFAULT_HOOK_PATTERN', 'DetectionRow', 'ImageSource', 'Instances', 'LayerDistance',
            'LossCurve', 'PANELS', 'SATURATED_TOL', 'backbone_forward', 'build_model',
-           'build_test_dataset', 'channel_matrix', 'channel_statistics', 'cosine_table',
-           'dataset_labels', 'decode_segmentation', 'detection_rows', 'find_hook_points',
+           'build_test_dataset', 'centre_channels', 'channel_matrix', 'channel_statistics',
+           'cosine_table', 'dataset_labels', 'decode_segmentation', 'detection_rows', 'find_hook_points',
            'find_loss_curve', 'fixed_size_pipeline', 'load_detector', 'load_image', 'load_images',
            'mean_cosine_distance', 'num_extra_tokens', 'overlay_masks', 'plot_channel_grid',
            'plot_detection_rows', 'plot_distances', 'plot_loss_curves', 'preprocess',

@@ -17,6 +17,12 @@ direction orthogonal to every live channel: two dead channels have cosine 1 (dis
 and a live one cosine 0 (distance 1/2). The rule is deterministic, keeps the paper's 1/C^2
 normalisation, and makes dead channels count as redundant with each other, so a layer of many dead
 channels scores low (collapsed) and an all-dead layer scores exactly 0.
+
+Centring. The distance reads a spatially constant part of a channel as a direction: channels that
+are each a positive constant plus small maps of their own all point along the all-ones vector and
+score near 0, as collapsed ones do. :func:`centre_channels` removes each channel's mean over the
+positions first, so the distance of the centred channels compares only their spatial patterns (a
+constant channel becomes dead).
 """
 
 import torch
@@ -45,6 +51,11 @@ def channel_matrix(feature: torch.Tensor, num_extra_tokens: int = 0,
         return feature[:, num_extra_tokens:].transpose(1, 2)
     raise ValueError(f'Expected a (B, C, H, W) or (B, H, W, C) feature map or (B, N, C) tokens, '
                      f'got shape {tuple(feature.shape)}')
+
+
+def centre_channels(x: torch.Tensor) -> torch.Tensor:
+    """Each channel minus its mean over the positions: (B, C, M) in, (B, C, M) out."""
+    return x - x.mean(dim=2, keepdim=True)
 
 
 def unit_channels(x: torch.Tensor, dead_eps: float = DEAD_EPS) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,7 +17,8 @@ from mmengine.utils import ProgressBar
 from torch import nn
 
 from mmconvnextv2.analysis import (DEAD_EPS, DEFAULT_HOOK_PATTERN, ImageSource, LayerDistance,
-                                   backbone_forward, build_model, channel_matrix, dataset_labels,
+                                   backbone_forward, build_model, centre_channels, channel_matrix,
+                                   dataset_labels,
                                    find_hook_points, load_images, mean_cosine_distance,
                                    num_extra_tokens, plot_distances, preprocess, record_outputs,
                                    round_robin_indices, unit_channels, write_csv, write_json)
@@ -41,7 +42,7 @@ class AnalysedModel:
 def layer_cosine_distances(model: nn.Module, dataset: BaseDataset, indices: Sequence[int],
                            hook_pattern: str = DEFAULT_HOOK_PATTERN, batch_size: int = 16,
                            dead_eps: float = DEAD_EPS, channels_last: bool = False,
-                           progress: bool = True) -> list[LayerDistance]:
+                           centre: bool = False, progress: bool = True) -> list[LayerDistance]:
     """The cosine distance of each hooked layer of ``model``, over the images ``indices``.
 
     Args:
@@ -52,6 +53,8 @@ def layer_cosine_distances(model: nn.Module, dataset: BaseDataset, indices: Sequ
         batch_size: Images per forward.
         dead_eps: See :func:`mmconvnextv2.analysis.unit_channels`.
         channels_last: The hooked 4-D outputs are (B, H, W, C), as inside a ConvNeXt block.
+        centre: Remove each channel's mean over the positions first
+            (:func:`mmconvnextv2.analysis.centre_channels`).
         progress: Show a progress bar.
 
     Returns:
@@ -76,6 +79,8 @@ def layer_cosine_distances(model: nn.Module, dataset: BaseDataset, indices: Sequ
                     raise ValueError(f'{name} gave no tensor output in the forward; choose hook '
                                      'points that return one feature map (--hook-pattern).')
                 x = channel_matrix(outputs[name], extra_tokens, channels_last)
+                if centre:
+                    x = centre_channels(x)
                 channels[name] = x.shape[1]
                 distances[name].append(mean_cosine_distance(x, dead_eps).cpu())
                 dead[name].append(unit_channels(x, dead_eps)[1].float().mean(1).cpu())
@@ -97,7 +102,7 @@ def compare_feature_diversity(models: Sequence[AnalysedModel], images: ImageSour
                               out_prefix: str, num_images: int = 1000, batch_size: int = 16,
                               hook_pattern: str = DEFAULT_HOOK_PATTERN,
                               dead_eps: float = DEAD_EPS, channels_last: bool = False,
-                              seed: int = 0,
+                              centre: bool = False, seed: int = 0,
                               device: str | torch.device = 'cpu',
                               title: str = '') -> dict[str, list[LayerDistance]]:
     """Per-layer cosine distance of several models on the same images; writes CSV, JSON, PNG.
@@ -113,6 +118,8 @@ def compare_feature_diversity(models: Sequence[AnalysedModel], images: ImageSour
         dead_eps: See :func:`mmconvnextv2.analysis.unit_channels`.
         channels_last: The hooked 4-D outputs are (B, H, W, C): the MLP features inside a
             ConvNeXt block (:data:`~mmconvnextv2.analysis.CONVNEXT_MLP_HOOK_PATTERN`).
+        centre: Remove each channel's mean over the positions first
+            (:func:`mmconvnextv2.analysis.centre_channels`).
         seed: Seeds the choice of images within each class.
         device: Where the models run.
         title: The plot's title.
@@ -131,11 +138,12 @@ def compare_feature_diversity(models: Sequence[AnalysedModel], images: ImageSour
         print(f'{spec.label}: {spec.checkpoint or "random initialisation"}', flush=True)
         model = build_model(spec.config, spec.checkpoint, device)
         results[spec.label] = layer_cosine_distances(model, dataset, indices, hook_pattern,
-                                                     batch_size, dead_eps, channels_last)
+                                                     batch_size, dead_eps, channels_last,
+                                                     centre)
         del model
     meta = dict(
         metric='mean over images of (1/C^2) sum_ij (1 - cos(X_i, X_j)) / 2 per layer',
-        dead_eps=dead_eps, hook_pattern=hook_pattern, channels_last=channels_last,
+        dead_eps=dead_eps, hook_pattern=hook_pattern, channels_last=channels_last, centre=centre,
         images=images.describe(),
         num_images=len(indices), seed=seed,
         models=[dict(label=spec.label, checkpoint=spec.checkpoint,

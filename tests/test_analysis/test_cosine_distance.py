@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmconvnextv2.analysis import channel_matrix, cosine_table, mean_cosine_distance, unit_channels
+from mmconvnextv2.analysis import (centre_channels, channel_matrix, cosine_table,
+                                   mean_cosine_distance, unit_channels)
 
 
 def loop_distance(channels: np.ndarray) -> float:
@@ -87,3 +88,27 @@ def test_dead_channels_are_relative_to_the_largest_norm_of_the_same_image():
     table = cosine_table(x)
     torch.testing.assert_close(table[0], torch.eye(2))  # dead: own direction, orthogonal
     torch.testing.assert_close(table[1], torch.eye(2))  # live and orthogonal
+
+
+def test_centring_separates_a_shared_offset_from_shared_patterns():
+    # Four channels: a large positive constant each plus one of four mutually orthogonal
+    # zero-mean patterns (rows of a 4x4 Hadamard matrix without the constant row).
+    patterns = torch.tensor([[1.0, -1.0, 1.0, -1.0], [1.0, 1.0, -1.0, -1.0],
+                             [1.0, -1.0, -1.0, 1.0], [-1.0, 1.0, 1.0, -1.0]])
+    offsets = torch.tensor([[10.0], [20.0], [5.0], [8.0]])
+    x = (offsets + 0.1 * patterns).unsqueeze(0)
+    raw = [loop_distance(x[0].numpy())]
+    np.testing.assert_allclose(mean_cosine_distance(x).numpy(), raw, atol=1e-6)
+    assert raw[0] < 1e-3  # the offset makes them read as collapsed
+    centred = centre_channels(x)
+    torch.testing.assert_close(centred[0], 0.1 * patterns)
+    # The first three patterns are orthogonal, the fourth the opposite of the third.
+    np.testing.assert_allclose(mean_cosine_distance(centred).numpy(),
+                               [loop_distance(centred[0].numpy())], atol=1e-6)
+    assert mean_cosine_distance(centred).item() == pytest.approx((6 * 0.5 + 2 * 1.0 + 4 * 0.5) / 16)
+
+
+def test_a_constant_channel_is_dead_once_centred():
+    x = torch.tensor([[[3.0, 3.0, 3.0], [1.0, 2.0, 3.0]]])
+    _, dead = unit_channels(centre_channels(x))
+    assert dead.tolist() == [[True, False]]

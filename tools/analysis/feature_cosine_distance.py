@@ -59,6 +59,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--channels-last', action='store_true',
                         help='hooked 4-D outputs are (B, H, W, C), e.g. the MLP inside a ConvNeXt '
                              r'block: --hook-pattern "backbone\.stages\.\d+\.\d+\.act"')
+    parser.add_argument('--centre', action='store_true',
+                        help="subtract each channel's mean over the positions first: compares "
+                             'spatial patterns only, so a constant offset shared by the channels '
+                             'does not read as collapse')
     parser.add_argument('--dead-eps', type=float, default=DEAD_EPS,
                         help='a channel with norm <= this x the largest channel norm is dead')
     parser.add_argument('--seed', type=int, default=0, help='seeds the choice within a class')
@@ -78,7 +82,7 @@ def main() -> None:
     results = compare_feature_diversity(
         models, images, args.out, num_images=args.num_images, batch_size=args.batch_size,
         hook_pattern=args.hook_pattern, dead_eps=args.dead_eps,
-        channels_last=args.channels_last, seed=args.seed,
+        channels_last=args.channels_last, centre=args.centre, seed=args.seed,
         device=args.device, title=args.title)
     print(f'{"model":<24}{"layers":>7}{"first":>8}{"last":>8}{"mean":>8}')
     for label, layers in results.items():

@@ -19,10 +19,10 @@ __all__ = ['CONVNEXT_MLP_HOOK_PATTERN', 'ChannelStatistics', 'DEAD_EPS', 'DEAD_T
            'DEFAULT_HOOK_PATTERN', 'DetectionRow', 'ImageSource', 'Instances', 'LayerDistance',
            'LossCurve', 'PANELS', 'SATURATED_TOL', 'backbone_forward', 'build_model',
            'build_test_dataset', 'centre_channels', 'channel_matrix', 'channel_statistics',
-           'cosine_table', 'dataset_labels', 'decode_segmentation', 'detection_rows', 'find_hook_points',
-           'find_loss_curve', 'fixed_size_pipeline', 'load_detector', 'load_image', 'load_images',
-           'mean_cosine_distance', 'num_extra_tokens', 'overlay_masks', 'plot_channel_grid',
-           'plot_detection_rows', 'plot_distances', 'plot_loss_curves', 'preprocess',
-           'read_config', 'read_loss_curve', 'reconstruction_panels', 'record_outputs',
-           'round_robin_indices', 'save_detection_grid', 'save_reconstruction_grid',
-           'unit_channels', 'write_csv', 'write_json']
+           'cosine_table', 'dataset_labels', 'decode_segmentation', 'detection_rows',
+           'find_hook_points', 'find_loss_curve', 'fixed_size_pipeline', 'load_detector',
+           'load_image', 'load_images', 'mean_cosine_distance', 'num_extra_tokens',
+           'overlay_masks', 'plot_channel_grid', 'plot_detection_rows', 'plot_distances',
+           'plot_loss_curves', 'preprocess', 'read_config', 'read_loss_curve',
+           'reconstruction_panels', 'record_outputs', 'round_robin_indices', 'save_detection_grid',
+           'save_reconstruction_grid', 'unit_channels', 'write_csv', 'write_json']

@@ -18,10 +18,10 @@ from torch import nn
 
 from mmconvnextv2.analysis import (DEAD_EPS, DEFAULT_HOOK_PATTERN, ImageSource, LayerDistance,
                                    backbone_forward, build_model, centre_channels, channel_matrix,
-                                   dataset_labels,
-                                   find_hook_points, load_images, mean_cosine_distance,
-                                   num_extra_tokens, plot_distances, preprocess, record_outputs,
-                                   round_robin_indices, unit_channels, write_csv, write_json)
+                                   dataset_labels, find_hook_points, load_images,
+                                   mean_cosine_distance, num_extra_tokens, plot_distances,
+                                   preprocess, record_outputs, round_robin_indices, unit_channels,
+                                   write_csv, write_json)
 
 
 @dataclass(frozen=True)

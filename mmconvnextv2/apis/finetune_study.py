@@ -1,12 +1,17 @@
 """The paper's claim in small: top-1 against the number of labelled scenes, per way of starting.
 
 ConvNeXt V2-Atto on the bundled shapes (:class:`~mmconvnextv2.datasets.ShapesClsDataset`), with
-the fine-tuning recipe of ``configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py`` for every arm
-and the same number of optimiser steps at every label budget:
+the fine-tuning recipe of ``configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py`` and the same
+number of optimiser steps at every label budget:
 
 * ``scratch``: random initialisation;
 * ``fcmae_v2``: the FCMAE V2 (GRN) encoder pre-trained on the unlabelled pool;
-* ``fcmae_v1``: the V1-style FCMAE encoder (no GRN, LayerScale), pre-trained the same way.
+* ``fcmae_v1``: the V1-style FCMAE encoder (no GRN, LayerScale), pre-trained the same way;
+* ``scratch_plain``: random initialisation with the plain recipe of
+  ``configs/convnextv2/convnextv2-atto_shapes.py`` (light crops and flips, no mixup, cutmix,
+  RandAugment or erasing), the same steps: the fine-tuning recipe's regularisation keeps a random
+  network at chance for this many steps, the plain one lets it learn, so this arm is the
+  from-scratch baseline that the pre-trained arms have to beat.
 
 A frozen-feature linear probe (ridge regression on the standardised, average-pooled last-stage
 features) measures each encoder, and a random-init one, without training it. Every run writes
@@ -28,12 +33,17 @@ from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset
 from mmconvnextv2.utils import atomic_write_text
 
 from .runner import load_config
-from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, backbone_init, classifier_config,
-                          train_and_test, without_validation)
+from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, PLAIN_CLASSIFIER_CONFIG,
+                          backbone_init, classifier_config, train_and_test, without_validation)
 
-ARMS = ('scratch', 'fcmae_v2', 'fcmae_v1')
+ARMS = ('scratch', 'fcmae_v2', 'fcmae_v1', 'scratch_plain')
+# Arms without an encoder to start from (their probe is the random-init one).
+SCRATCH_ARMS = ('scratch', 'scratch_plain')
 ARM_TITLES = {'scratch': 'from scratch', 'fcmae_v2': 'FCMAE V2 (GRN)',
-              'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)', 'random': 'random init'}
+              'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)',
+              'scratch_plain': 'from scratch, plain recipe', 'random': 'random init'}
+# The recipe of each arm; the fine-tuning recipe where not named.
+ARM_RECIPES = {'scratch_plain': PLAIN_CLASSIFIER_CONFIG}
 CHANCE = 100 / len(SHAPE_CLASSES)
 # Ridge penalty of the probe, relative to the mean squared feature norm.
 PROBE_RIDGE = 1e-2
@@ -62,7 +72,7 @@ class StudyRun:
     """One fine-tuning (or probe) of the study.
 
     Attributes:
-        arm: One of ``ARMS`` (fine-tuning) or of ``ARMS``/``'random'`` with ``probe``.
+        arm: One of ``ARMS`` (fine-tuning), or with ``probe`` a pre-trained arm or ``'random'``.
         num_train: Labelled training scenes (the first of the ``train`` split).
         seed: Random seed of the fine-tuning.
         probe: A frozen-feature linear probe instead of fine-tuning.
@@ -86,19 +96,21 @@ def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: st
     Args:
         run: The run.
         encoder: Backbone checkpoint to start from; None starts from random weights.
-        iters: Optimiser steps; the epochs are as many as that takes (at least 3: the schedule
-            warms up for 2).
+        iters: Optimiser steps; the epochs are as many as that takes (at least 3: both recipes
+            warm up for 2).
         work_dir: Where the run writes.
         num_val: Validation scenes; the config's when None.
 
     Returns:
         The config.
     """
+    recipe = ARM_RECIPES.get(run.arm, CLASSIFIER_CONFIG)
     # The recipe drops the last incomplete batch: a budget below one batch is one smaller batch.
-    batch_size = min(load_config(CLASSIFIER_CONFIG).train_dataloader.batch_size, run.num_train)
+    batch_size = min(load_config(recipe).train_dataloader.batch_size, run.num_train)
     steps_per_epoch = run.num_train // batch_size
     cfg = classifier_config(work_dir, max_epochs=max(3, math.ceil(iters / steps_per_epoch)),
-                            num_train=run.num_train, num_val=num_val, batch_size=batch_size)
+                            num_train=run.num_train, num_val=num_val, batch_size=batch_size,
+                            config=recipe)
     backbone_config(cfg, run.arm, encoder)
     # Tested once, after training (validation would evaluate the same scenes again).
     without_validation(cfg)
@@ -205,7 +217,8 @@ def table(results: list[dict]) -> str:
     sizes = sorted({r['num_train'] for r in results})
     lines = ['| start | ' + ' | '.join(f'{n} labelled scenes' for n in sizes) + ' |',
              '|---|' + '---|' * len(sizes)]
-    order = [(arm, False) for arm in ARMS] + [(arm, True) for arm in (*ARMS[1:], 'random')]
+    probed = [arm for arm in ARMS if arm not in SCRATCH_ARMS]
+    order = [(arm, False) for arm in ARMS] + [(arm, True) for arm in (*probed, 'random')]
     for key in order:
         if key not in groups:
             continue
@@ -231,7 +244,7 @@ def plot(results: list[dict], path: str) -> str:
     groups = summarise(results)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = {'scratch': 'tab:grey', 'fcmae_v2': 'tab:red', 'fcmae_v1': 'tab:blue',
-               'random': 'black'}
+               'scratch_plain': 'tab:green', 'random': 'black'}
     for (arm, is_probe), budgets in sorted(groups.items()):
         sizes = sorted(budgets)
         stats = [mean_std(budgets[n]) for n in sizes]

@@ -28,6 +28,7 @@ from .segmentation import SEG_METRICS, upernet_schedule
 FCMAE_CONFIG = 'mmconvnextv2::fcmae/fcmae_convnextv2-atto_shapes.py'
 FCMAE_V1STYLE_CONFIG = 'mmconvnextv2::fcmae/fcmae_convnextv2-atto-v1style_shapes.py'
 CLASSIFIER_CONFIG = 'mmconvnextv2::convnextv2/convnextv2-atto_fcmae-ft_shapes.py'
+PLAIN_CLASSIFIER_CONFIG = 'mmconvnextv2::convnextv2/convnextv2-atto_shapes.py'
 MASK_RCNN_CONFIG = 'mmconvnextv2::mask_rcnn/mask-rcnn_convnextv2-atto_fpn_shapes.py'
 UPERNET_CONFIG = 'mmconvnextv2::upernet/convnextv2-atto_upernet_shapes.py'
 UPERNET_TTA_CONFIG = 'mmconvnextv2::upernet/convnextv2-atto_upernet_shapes_ms-flip.py'

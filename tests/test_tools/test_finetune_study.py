@@ -33,6 +33,18 @@ def test_config_trains_the_budget_on_the_first_scenes(tmp_path):
                                               prefix='backbone.')
 
 
+def test_the_plain_scratch_arm_trains_the_plain_recipe(tmp_path):
+    run = study.StudyRun('scratch_plain', num_train=300, seed=1)
+    cfg = study.finetune_config(run, None, iters=300, work_dir=str(tmp_path), num_val=50)
+    paper = study.finetune_config(study.StudyRun('scratch', 300, 1), None, 300, str(tmp_path), 50)
+    # The plain recipe: crops and flips only, no mixup/cutmix; the same steps (34 epochs of 9).
+    assert [step['type'] for step in cfg.train_dataloader.dataset.pipeline] == [
+        'RandomResizedCrop', 'RandomFlip', 'PackInputs']
+    assert cfg.model.get('train_cfg') is None and paper.model.train_cfg.augments
+    assert cfg.train_cfg.max_epochs == paper.train_cfg.max_epochs == 34
+    assert cfg.model.backbone.init_cfg is None and cfg.randomness.seed == 1
+
+
 def test_ridge_probe_equals_the_least_squares_solution():
     rng = np.random.default_rng(0)
     train, val = rng.normal(size=(40, 5)), rng.normal(size=(30, 5))

@@ -2,11 +2,12 @@
 
 Fine-tunes from scratch, from the FCMAE V2 encoder and from the V1-style FCMAE encoder (both
 pre-trained on the unlabelled pool; the zoo's by default) on the first N labelled scenes, for each
-N and seed, with the same recipe and number of steps; probes each frozen encoder (and a random
-one) linearly. Writes ``results.md`` (mean ± sample std over the seeds) and ``top1_vs_labels.png``
-to the work directory. Finished runs are kept: run it again to continue, or run it in several
-processes on disjoint ``--arms`` (each process one thread), then once with ``--report`` to
-collect.
+N and seed, with the paper's fine-tuning recipe and the same number of steps, and from scratch
+with the plain recipe (``scratch_plain``, the baseline that learns in that many steps); probes
+each frozen encoder (and a random one) linearly. Writes ``results.md`` (mean ± sample std over
+the seeds) and ``top1_vs_labels.png`` to the work directory. Finished runs are kept: run it again
+to continue, or run it in several processes on disjoint ``--arms`` (each process one thread), then
+once with ``--report`` to collect.
 
 Examples::
 
@@ -20,7 +21,8 @@ import argparse
 import os.path as osp
 import sys
 
-from mmconvnextv2.apis.finetune_study import ARMS, StudyRun, collect, plot, run_study, table
+from mmconvnextv2.apis.finetune_study import (ARMS, SCRATCH_ARMS, StudyRun, collect, plot,
+                                              run_study, table)
 from mmconvnextv2.utils import atomic_write_text
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -65,8 +67,8 @@ def planned_runs(args: argparse.Namespace) -> list[StudyRun]:
     runs = [] if args.probe_only else [StudyRun(arm, n, seed) for n in sorted(args.sizes)
                                        for seed in args.seeds for arm in args.arms]
     if not args.no_probe:
-        probed = [arm for arm in args.arms if arm != 'scratch']
-        if 'scratch' in args.arms:
+        probed = [arm for arm in args.arms if arm not in SCRATCH_ARMS]
+        if any(arm in SCRATCH_ARMS for arm in args.arms):
             probed.append('random')
         runs += [StudyRun(arm, n, 0, probe=True) for arm in probed for n in args.sizes]
     return runs

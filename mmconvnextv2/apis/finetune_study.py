@@ -105,12 +105,14 @@ def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: st
         The config.
     """
     recipe = ARM_RECIPES.get(run.arm, CLASSIFIER_CONFIG)
-    # The recipe drops the last incomplete batch: a budget below one batch is one smaller batch.
+    # Every arm drops the last incomplete batch (the fine-tuning recipe does, the plain one not),
+    # so all take the same steps; a budget below one batch is one smaller batch.
     batch_size = min(load_config(recipe).train_dataloader.batch_size, run.num_train)
     steps_per_epoch = run.num_train // batch_size
     cfg = classifier_config(work_dir, max_epochs=max(3, math.ceil(iters / steps_per_epoch)),
                             num_train=run.num_train, num_val=num_val, batch_size=batch_size,
                             config=recipe)
+    cfg.train_dataloader.drop_last = True
     backbone_config(cfg, run.arm, encoder)
     # Tested once, after training (validation would evaluate the same scenes again).
     without_validation(cfg)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from mmengine.runner import Runner
 
 from mmconvnextv2.apis import finetune_study as study
 
@@ -42,6 +43,9 @@ def test_the_plain_scratch_arm_trains_the_plain_recipe(tmp_path):
         'RandomResizedCrop', 'RandomFlip', 'PackInputs']
     assert cfg.model.get('train_cfg') is None and paper.model.train_cfg.augments
     assert cfg.train_cfg.max_epochs == paper.train_cfg.max_epochs == 34
+    # 34 epochs of 9 steps for both: the 12 scenes left over are dropped, not a tenth batch.
+    loader = Runner.build_dataloader(cfg.train_dataloader)
+    assert len(loader) == len(Runner.build_dataloader(paper.train_dataloader)) == 9
     assert cfg.model.backbone.init_cfg is None and cfg.randomness.seed == 1
 
 

@@ -1,17 +1,17 @@
 """The paper's claim in small: top-1 against the number of labelled scenes, per way of starting.
 
-ConvNeXt V2-Atto on the bundled shapes (:class:`~mmconvnextv2.datasets.ShapesClsDataset`), with
-the fine-tuning recipe of ``configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py`` and the same
-number of optimiser steps at every label budget:
+ConvNeXt V2-Atto on the bundled shapes (:class:`~mmconvnextv2.datasets.ShapesClsDataset`), the same
+number of optimiser steps at every label budget, each start with each of two recipes:
 
-* ``scratch``: random initialisation;
-* ``fcmae_v2``: the FCMAE V2 (GRN) encoder pre-trained on the unlabelled pool;
-* ``fcmae_v1``: the V1-style FCMAE encoder (no GRN, LayerScale), pre-trained the same way;
-* ``scratch_plain``: random initialisation with the plain recipe of
-  ``configs/convnextv2/convnextv2-atto_shapes.py`` (light crops and flips, no mixup, cutmix,
-  RandAugment or erasing), the same steps: the fine-tuning recipe's regularisation keeps a random
-  network at chance for this many steps, the plain one lets it learn, so this arm is the
-  from-scratch baseline that the pre-trained arms have to beat.
+* starts: random initialisation (``scratch``); the FCMAE V2 (GRN) encoder pre-trained on the
+  unlabelled pool (``fcmae_v2``); the V1-style FCMAE encoder (no GRN, LayerScale), pre-trained the
+  same way (``fcmae_v1``);
+* recipes: the paper's fine-tuning recipe of
+  ``configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py`` (mixup, cutmix, RandAugment, erasing,
+  layer decay), and the plain recipe of ``configs/convnextv2/convnextv2-atto_shapes.py`` (light
+  crops and flips; arms ``*_plain``). The fine-tuning recipe's regularisation keeps a random
+  network at chance for this many steps; the plain one lets it learn, so the plain arms are the
+  comparison in which scratch is a real baseline.
 
 A frozen-feature linear probe (ridge regression on the standardised, average-pooled last-stage
 features) measures each encoder, and a random-init one, without training it. Every run writes
@@ -36,14 +36,39 @@ from .runner import load_config
 from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, PLAIN_CLASSIFIER_CONFIG,
                           backbone_init, classifier_config, train_and_test, without_validation)
 
-ARMS = ('scratch', 'fcmae_v2', 'fcmae_v1', 'scratch_plain')
-# Arms without an encoder to start from (their probe is the random-init one).
-SCRATCH_ARMS = ('scratch', 'scratch_plain')
-ARM_TITLES = {'scratch': 'from scratch', 'fcmae_v2': 'FCMAE V2 (GRN)',
-              'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)',
-              'scratch_plain': 'from scratch, plain recipe', 'random': 'random init'}
-# The recipe of each arm; the fine-tuning recipe where not named.
-ARM_RECIPES = {'scratch_plain': PLAIN_CLASSIFIER_CONFIG}
+
+@dataclass(frozen=True)
+class Arm:
+    """A way of starting and training the classifier.
+
+    Attributes:
+        title: Its name in the table and the plot.
+        encoder: The pre-trained encoder it starts from, one of ``ENCODERS``; None starts from
+            random weights.
+        recipe: Its training config.
+    """
+    title: str
+    encoder: str | None
+    recipe: str
+
+
+FINETUNING, PLAIN = ', fine-tuning recipe', ', plain recipe'
+ARMS: dict[str, Arm] = {
+    'scratch': Arm('from scratch' + FINETUNING, None, CLASSIFIER_CONFIG),
+    'fcmae_v2': Arm('FCMAE V2 (GRN)' + FINETUNING, 'fcmae_v2', CLASSIFIER_CONFIG),
+    'fcmae_v1': Arm('FCMAE V1-style (LayerScale, no GRN)' + FINETUNING, 'fcmae_v1',
+                    CLASSIFIER_CONFIG),
+    'scratch_plain': Arm('from scratch' + PLAIN, None, PLAIN_CLASSIFIER_CONFIG),
+    'fcmae_v2_plain': Arm('FCMAE V2 (GRN)' + PLAIN, 'fcmae_v2', PLAIN_CLASSIFIER_CONFIG),
+    'fcmae_v1_plain': Arm('FCMAE V1-style (LayerScale, no GRN)' + PLAIN, 'fcmae_v1',
+                          PLAIN_CLASSIFIER_CONFIG),
+}
+# The pre-trained encoders, and what the probes measure: each of them and random weights.
+ENCODERS = ('fcmae_v2', 'fcmae_v1')
+PROBE_TITLES = {'fcmae_v2': 'FCMAE V2 (GRN)', 'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)',
+                'random': 'random init'}
+# Plot colours of the starts (the recipe and the probe set the line style).
+COLOURS = {None: 'tab:grey', 'fcmae_v2': 'tab:red', 'fcmae_v1': 'tab:blue', 'random': 'black'}
 CHANCE = 100 / len(SHAPE_CLASSES)
 # Ridge penalty of the probe, relative to the mean squared feature norm.
 PROBE_RIDGE = 1e-2
@@ -52,15 +77,18 @@ PROBE_RIDGE = 1e-2
 BACKBONE_OVERRIDES = {'fcmae_v1': dict(use_grn=False, layer_scale_init_value=1e-6)}
 
 
-def backbone_config(cfg: Config, arm: str, encoder: str | None) -> None:
-    """Sets the backbone of ``arm`` in ``cfg`` and its initialisation from ``encoder``.
+def backbone_config(cfg: Config, network: str | None, encoder: str | None) -> None:
+    """Sets the backbone of ``network`` in ``cfg`` and its initialisation from ``encoder``.
+
+    ``network`` is one of ``ENCODERS`` or None (ConvNeXt V2 as the recipe builds it): the
+    V1-style encoder's blocks differ.
 
     ConvNeXt V2 encoders load through :func:`~mmconvnextv2.apis.shapes_runs.backbone_init`
     (``ConvNeXtV2Pretrained``, with its size check); the V1-style one, which that loader refuses
     as not ConvNeXt V2, as our own checkpoint (``backbone.*``).
     """
-    cfg.model.backbone.update(BACKBONE_OVERRIDES.get(arm, {}))
-    if encoder is not None and arm in BACKBONE_OVERRIDES:
+    cfg.model.backbone.update(BACKBONE_OVERRIDES.get(network, {}))
+    if encoder is not None and network in BACKBONE_OVERRIDES:
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=encoder,
                                            prefix='backbone.')
     else:
@@ -72,7 +100,8 @@ class StudyRun:
     """One fine-tuning (or probe) of the study.
 
     Attributes:
-        arm: One of ``ARMS`` (fine-tuning), or with ``probe`` a pre-trained arm or ``'random'``.
+        arm: A key of ``ARMS`` (fine-tuning), or with ``probe`` one of ``ENCODERS`` or
+            ``'random'``.
         num_train: Labelled training scenes (the first of the ``train`` split).
         seed: Random seed of the fine-tuning.
         probe: A frozen-feature linear probe instead of fine-tuning.
@@ -104,7 +133,8 @@ def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: st
     Returns:
         The config.
     """
-    recipe = ARM_RECIPES.get(run.arm, CLASSIFIER_CONFIG)
+    arm = ARMS[run.arm]
+    recipe = arm.recipe
     # Every arm drops the last incomplete batch (the fine-tuning recipe does, the plain one not),
     # so all take the same steps; a budget below one batch is one smaller batch.
     batch_size = min(load_config(recipe).train_dataloader.batch_size, run.num_train)
@@ -113,7 +143,7 @@ def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: st
                             num_train=run.num_train, num_val=num_val, batch_size=batch_size,
                             config=recipe)
     cfg.train_dataloader.drop_last = True
-    backbone_config(cfg, run.arm, encoder)
+    backbone_config(cfg, arm.encoder, encoder)
     # Tested once, after training (validation would evaluate the same scenes again).
     without_validation(cfg)
     cfg.randomness = dict(seed=run.seed)
@@ -156,7 +186,7 @@ def ridge_probe(train: torch.Tensor, train_labels: torch.Tensor, val: torch.Tens
 def probe(run: StudyRun, encoder: str | None, num_val: int) -> float:
     """Top-1 (%) of the frozen encoder's linear probe; None as ``encoder`` probes random weights."""
     cfg = load_config(CLASSIFIER_CONFIG)
-    backbone_config(cfg, run.arm, None)
+    backbone_config(cfg, run.arm if run.arm in ENCODERS else None, None)
     # The encoders have no final norm: probe the raw last stage (the probe standardises it).
     cfg.model.backbone.update(gap_before_final_norm=False, with_out_norms=False)
     torch.manual_seed(run.seed)
@@ -169,15 +199,24 @@ def probe(run: StudyRun, encoder: str | None, num_val: int) -> float:
                        pooled_features(model, val), torch.tensor(val.get_gt_labels()))
 
 
-def run_study(runs: list[StudyRun], encoders: dict[str, str | None], iters: int,
+def run_study(runs: list[StudyRun], encoders: dict[str, str], iters: int,
               work_dir: str, num_val: int) -> None:
-    """Runs every run of ``runs`` that has no ``result.json`` yet, writing it when done."""
+    """Runs every run of ``runs`` that has no ``result.json`` yet, writing it when done.
+
+    Args:
+        runs: The runs.
+        encoders: The checkpoint of each of ``ENCODERS`` the runs need.
+        iters: Optimiser steps of each fine-tuning.
+        work_dir: Where the runs write.
+        num_val: Validation scenes.
+    """
     for index, run in enumerate(runs):
         out = osp.join(work_dir, run.name, 'result.json')
         if osp.isfile(out):
             continue
         print(f'study: run {index + 1}/{len(runs)}: {run.name}', flush=True)
-        encoder = encoders.get(run.arm)
+        network = run.arm if run.probe else ARMS[run.arm].encoder
+        encoder = None if network in (None, 'random') else encoders[network]
         if run.probe:
             top1 = probe(run, encoder, num_val)
         else:
@@ -217,10 +256,9 @@ def table(results: list[dict]) -> str:
     """The markdown table: one row per arm, one column per label budget, mean ± std (n)."""
     groups = summarise(results)
     sizes = sorted({r['num_train'] for r in results})
-    lines = ['| start | ' + ' | '.join(f'{n} labelled scenes' for n in sizes) + ' |',
+    lines = ['| start, recipe | ' + ' | '.join(f'{n} labelled scenes' for n in sizes) + ' |',
              '|---|' + '---|' * len(sizes)]
-    probed = [arm for arm in ARMS if arm not in SCRATCH_ARMS]
-    order = [(arm, False) for arm in ARMS] + [(arm, True) for arm in (*probed, 'random')]
+    order = [(arm, False) for arm in ARMS] + [(arm, True) for arm in PROBE_TITLES]
     for key in order:
         if key not in groups:
             continue
@@ -233,7 +271,7 @@ def table(results: list[dict]) -> str:
                 continue
             mean, std = mean_std(values)
             cells.append(f'{mean:.1f} ± {std:.1f} ({len(values)})')
-        title = ARM_TITLES[arm] + (', linear probe' if is_probe else ', fine-tuned')
+        title = PROBE_TITLES[arm] + ', linear probe' if is_probe else ARMS[arm].title
         lines.append(f'| {title} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -245,14 +283,17 @@ def plot(results: list[dict], path: str) -> str:
     import matplotlib.pyplot as plt
     groups = summarise(results)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    colours = {'scratch': 'tab:grey', 'fcmae_v2': 'tab:red', 'fcmae_v1': 'tab:blue',
-               'scratch_plain': 'tab:green', 'random': 'black'}
     for (arm, is_probe), budgets in sorted(groups.items()):
         sizes = sorted(budgets)
         stats = [mean_std(budgets[n]) for n in sizes]
-        label = ARM_TITLES[arm] + (', linear probe' if is_probe else ', fine-tuned')
+        if is_probe:
+            label, colour, style = PROBE_TITLES[arm] + ', linear probe', COLOURS[arm], '--'
+        else:
+            plain = ARMS[arm].recipe == PLAIN_CLASSIFIER_CONFIG
+            label, colour, style = ARMS[arm].title, COLOURS[ARMS[arm].encoder], \
+                '-.' if plain else '-'
         ax.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats], label=label,
-                    color=colours[arm], linestyle='--' if is_probe else '-', marker='o',
+                    color=colour, linestyle=style, marker='s' if style == '-.' else 'o',
                     capsize=3)
     ax.axhline(CHANCE, color='black', linewidth=0.8, linestyle=':', label='chance')
     ax.set_xscale('log')

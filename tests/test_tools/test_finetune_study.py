@@ -74,8 +74,8 @@ def test_table_reports_mean_and_sample_std_per_budget():
     results.append(dict(arm='random', num_train=300, seed=0, probe=True, top1=30.0))
     text = study.table(results)
     # 50, 50, 56: mean 52.0, sample std 3.46; 60, 70, 70: mean 66.67, std 5.77.
-    assert '| from scratch, fine-tuned | 52.0 ± 3.5 (3) | – |' in text
-    assert '| FCMAE V2 (GRN), fine-tuned | 66.7 ± 5.8 (3) | – |' in text
+    assert '| from scratch, fine-tuning recipe | 52.0 ± 3.5 (3) | – |' in text
+    assert '| FCMAE V2 (GRN), fine-tuning recipe | 66.7 ± 5.8 (3) | – |' in text
     assert '| random init, linear probe | – | 30.0 ± 0.0 (1) |' in text
 
 

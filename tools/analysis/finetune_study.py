@@ -2,12 +2,12 @@
 
 Fine-tunes from scratch, from the FCMAE V2 encoder and from the V1-style FCMAE encoder (both
 pre-trained on the unlabelled pool; the zoo's by default) on the first N labelled scenes, for each
-N and seed, with the paper's fine-tuning recipe and the same number of steps, and from scratch
-with the plain recipe (``scratch_plain``, the baseline that learns in that many steps); probes
-each frozen encoder (and a random one) linearly. Writes ``results.md`` (mean ± sample std over
-the seeds) and ``top1_vs_labels.png`` to the work directory. Finished runs are kept: run it again
-to continue, or run it in several processes on disjoint ``--arms`` (each process one thread), then
-once with ``--report`` to collect.
+N and seed, the same number of steps, with the paper's fine-tuning recipe and with the plain recipe
+(arms ``*_plain``: the one in which scratch learns in that many steps); probes each frozen encoder
+(and a random one) linearly. Writes ``results.md`` (mean ± sample std over the seeds) and
+``top1_vs_labels.png`` to the work directory. Finished runs are kept: run it again to continue, or
+run it in several processes on disjoint ``--arms`` (each process one thread), then once with
+``--report`` to collect.
 
 Examples::
 
@@ -21,8 +21,7 @@ import argparse
 import os.path as osp
 import sys
 
-from mmconvnextv2.apis.finetune_study import (ARMS, SCRATCH_ARMS, StudyRun, collect, plot,
-                                              run_study, table)
+from mmconvnextv2.apis.finetune_study import ARMS, StudyRun, collect, plot, run_study, table
 from mmconvnextv2.utils import atomic_write_text
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -37,13 +36,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--sizes', type=int, nargs='+', default=[60, 300, 1500],
                         help='numbers of labelled training scenes')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--arms', nargs='+', choices=ARMS, default=list(ARMS))
+    parser.add_argument('--arms', nargs='+', choices=list(ARMS), default=list(ARMS))
     parser.add_argument('--iters', type=int, default=300,
                         help='fine-tuning steps of batch 32 at every label budget')
     parser.add_argument('--num-val', type=int, default=600, help='validation scenes')
-    for arm, path in ZOO_ENCODERS.items():
-        parser.add_argument(f'--{arm.replace("_", "-")}', default=osp.join(REPO, path),
-                            help=f'backbone checkpoint of the {arm} arm (default: the zoo\'s)')
+    for name, path in ZOO_ENCODERS.items():
+        parser.add_argument(f'--{name.replace("_", "-")}', default=osp.join(REPO, path),
+                            help=f'the {name} encoder (default: the zoo\'s)')
     runs = parser.add_mutually_exclusive_group()
     runs.add_argument('--no-probe', action='store_true', help='skip the linear probes')
     runs.add_argument('--probe-only', action='store_true', help='only the linear probes')
@@ -52,13 +51,18 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if min(args.sizes) < 1 or args.iters < 1 or args.num_val < 1:
         parser.error('--sizes, --iters and --num-val must be >= 1')
-    for arm in args.arms:
-        path = getattr(args, arm, None)
-        if path is not None and not osp.isfile(path):
-            parser.error(f'the {arm} encoder {path} does not exist: pass --{arm.replace("_", "-")}'
-                         ' (an FCMAE run\'s checkpoint or tools/model_converters/'
-                         'fcmae_to_backbone.py output)')
+    for name in needed_encoders(args.arms):
+        path = getattr(args, name)
+        if not osp.isfile(path):
+            flag = '--' + name.replace('_', '-')
+            parser.error(f'the {name} encoder {path} does not exist: pass {flag} (an FCMAE '
+                         'run\'s checkpoint or tools/model_converters/fcmae_to_backbone.py output)')
     return args
+
+
+def needed_encoders(arms: list[str]) -> list[str]:
+    """The pre-trained encoders that ``arms`` start from, in order."""
+    return list(dict.fromkeys(ARMS[arm].encoder for arm in arms if ARMS[arm].encoder))
 
 
 def planned_runs(args: argparse.Namespace) -> list[StudyRun]:
@@ -67,8 +71,8 @@ def planned_runs(args: argparse.Namespace) -> list[StudyRun]:
     runs = [] if args.probe_only else [StudyRun(arm, n, seed) for n in sorted(args.sizes)
                                        for seed in args.seeds for arm in args.arms]
     if not args.no_probe:
-        probed = [arm for arm in args.arms if arm not in SCRATCH_ARMS]
-        if any(arm in SCRATCH_ARMS for arm in args.arms):
+        probed = needed_encoders(args.arms)
+        if any(ARMS[arm].encoder is None for arm in args.arms):
             probed.append('random')
         runs += [StudyRun(arm, n, 0, probe=True) for arm in probed for n in args.sizes]
     return runs
@@ -77,7 +81,7 @@ def planned_runs(args: argparse.Namespace) -> list[StudyRun]:
 def main() -> None:
     args = parse_args()
     if not args.report:
-        encoders = {arm: getattr(args, arm) for arm in ZOO_ENCODERS}
+        encoders = {name: getattr(args, name) for name in needed_encoders(args.arms)}
         run_study(planned_runs(args), encoders, args.iters, args.work_dir, args.num_val)
     results = collect(args.work_dir)
     if not results:

@@ -39,6 +39,7 @@ import torch  # noqa: E402
 from mmconvnextv2.analysis import (CONVNEXT_MLP_HOOK_PATTERN, ImageSource,  # noqa: E402
                                    find_loss_curve, plot_loss_curves, save_detection_grid,
                                    save_reconstruction_grid)
+from mmconvnextv2.analysis.features import CONVNEXT_GRN_HOOK_PATTERN  # noqa: E402
 from mmconvnextv2.apis import AnalysedModel, compare_feature_diversity  # noqa: E402
 from mmconvnextv2.apis.detection import SHAPES_DETECTION_SIZE  # noqa: E402
 from mmconvnextv2.apis.segmentation import background_only_miou  # noqa: E402
@@ -329,16 +330,24 @@ def stage_zoo(paths: Paths, budget: Budget) -> dict:
 
 
 def stage_cosine(paths: Paths, budget: Budget) -> dict:
-    """Per-layer feature cosine distance of the zoo's V2 and V1-style encoders."""
+    """Per-layer feature cosine distance of the zoo's V2 and V1-style encoders.
+
+    The MLP features after the GELU of both, and V2's after its GRN as well: the zoo V2's GELU
+    outputs carry a per-channel offset that its GRN removes, which the metric alone reads as
+    collapse (docs/analysis.md).
+    """
     prefix = osp.join(paths.work_dir, 'cosine_distance')
+    v2 = paths.encoder('fcmae_v2_encoder')
     layers = compare_feature_diversity(
-        [AnalysedModel(FCMAE_CONFIG, paths.encoder('fcmae_v2_encoder'), 'FCMAE V2 (GRN)'),
+        [AnalysedModel(FCMAE_CONFIG, v2, 'FCMAE V2, after GELU'),
+         AnalysedModel(FCMAE_CONFIG, v2, 'FCMAE V2, after GRN',
+                       hook_pattern=CONVNEXT_GRN_HOOK_PATTERN),
          AnalysedModel(FCMAE_V1STYLE_CONFIG, paths.encoder('fcmae_v1_encoder'),
-                       'FCMAE V1-style (LayerScale)')],
+                       'FCMAE V1-style, after GELU')],
         ImageSource(dataset_config=CLASSIFIER_CONFIG, split='val',
                     num_scenes=budget.analysis_images), out_prefix=prefix,
         num_images=budget.analysis_images, hook_pattern=CONVNEXT_MLP_HOOK_PATTERN,
-        channels_last=True, title='Atto, zoo FCMAE encoders: MLP features (after GELU)')
+        channels_last=True, title='Atto, zoo FCMAE encoders: MLP features')
     means = {label: sum(layer.mean for layer in values) / len(values)
              for label, values in layers.items()}
     return dict(picture=f'{prefix}.png', summary='mean over layers: ' + ', '.join(

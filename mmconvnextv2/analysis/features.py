@@ -25,6 +25,9 @@ DEFAULT_HOOK_PATTERN = r'backbone\.(stages\.\d+\.\d+|layers\.\d+)'
 # The GELU output inside every ConvNeXt block (ours V1-style or V2, mmpretrain's): the 4C-channel
 # MLP features, where GRN acts; (B, H, W, C), so analyse them with ``channels_last=True``.
 CONVNEXT_MLP_HOOK_PATTERN = r'backbone\.stages\.\d+\.\d+\.act'
+# The GRN output inside every ConvNeXt V2 block: the MLP features after GRN, what the second
+# linear layer receives; (B, H, W, C) as well.
+CONVNEXT_GRN_HOOK_PATTERN = r'backbone\.stages\.\d+\.\d+\.grn'
 
 
 def read_config(config: str | Config) -> Config:

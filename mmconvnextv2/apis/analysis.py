@@ -32,11 +32,14 @@ class AnalysedModel:
         config: Its config (path or object); the model needs a ``backbone``.
         checkpoint: Its weights (``backbone.*`` keys); None analyses the random initialisation.
         label: Its name in the outputs and the plot's legend.
+        hook_pattern: Its own hook points (e.g. the GRN outputs of a V2 beside the GELU outputs
+            of a V1, or of itself); None takes the comparison's.
     """
 
     config: str | Config
     checkpoint: str | None
     label: str
+    hook_pattern: str | None = None
 
 
 def layer_cosine_distances(model: nn.Module, dataset: BaseDataset, indices: Sequence[int],
@@ -113,8 +116,8 @@ def compare_feature_diversity(models: Sequence[AnalysedModel], images: ImageSour
         out_prefix: Outputs go to ``<out_prefix>.csv``, ``.json`` and ``.png``.
         num_images: Images taken round-robin over the classes (all when the source has fewer).
         batch_size: Images per forward.
-        hook_pattern: Full-match regex of the module names to measure; the default takes every
-            ConvNeXt block and every ViT layer.
+        hook_pattern: Full-match regex of the module names to measure, for the models without
+            their own; the default takes every ConvNeXt block and every ViT layer.
         dead_eps: See :func:`mmconvnextv2.analysis.unit_channels`.
         channels_last: The hooked 4-D outputs are (B, H, W, C): the MLP features inside a
             ConvNeXt block (:data:`~mmconvnextv2.analysis.CONVNEXT_MLP_HOOK_PATTERN`).
@@ -137,7 +140,8 @@ def compare_feature_diversity(models: Sequence[AnalysedModel], images: ImageSour
     for spec in models:
         print(f'{spec.label}: {spec.checkpoint or "random initialisation"}', flush=True)
         model = build_model(spec.config, spec.checkpoint, device)
-        results[spec.label] = layer_cosine_distances(model, dataset, indices, hook_pattern,
+        results[spec.label] = layer_cosine_distances(model, dataset, indices,
+                                                     spec.hook_pattern or hook_pattern,
                                                      batch_size, dead_eps, channels_last,
                                                      centre)
         del model
@@ -147,7 +151,8 @@ def compare_feature_diversity(models: Sequence[AnalysedModel], images: ImageSour
         images=images.describe(),
         num_images=len(indices), seed=seed,
         models=[dict(label=spec.label, checkpoint=spec.checkpoint,
-                     config=spec.config if isinstance(spec.config, str) else spec.config.filename)
+                     config=spec.config if isinstance(spec.config, str) else spec.config.filename,
+                     hook_pattern=spec.hook_pattern or hook_pattern)
                 for spec in models])
     write_csv(results, f'{out_prefix}.csv')
     write_json(results, f'{out_prefix}.json', meta)

@@ -153,6 +153,29 @@ def test_comparison_writes_csv_json_and_plot(image_folder, tmp_path):
     assert (tmp_path / 'out.png').stat().st_size > 0
 
 
+def test_a_model_can_bring_its_own_hook_points(image_folder, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(MODELS['ours'])
+    checkpoint = str(tmp_path / 'ours.pth')
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    grn = r'backbone\.stages\.\d+\.\d+\.grn'
+    results = compare_feature_diversity(
+        [AnalysedModel(MODELS['ours'], checkpoint, 'after GELU'),
+         AnalysedModel(MODELS['ours'], checkpoint, 'after GRN', hook_pattern=grn)],
+        ImageSource(image_folder=image_folder, img_size=SIZE), str(tmp_path / 'out'),
+        num_images=2, hook_pattern=CONVNEXT_MLP_HOOK_PATTERN, channels_last=True)
+    assert [layer.layer for layer in results['after GELU']] == [
+        f'{name}.act' for name in HOOKED['ours']]
+    assert [layer.layer for layer in results['after GRN']] == [
+        f'{name}.grn' for name in HOOKED['ours']]
+    # GRN starts as the identity (gamma = beta = 0): the same features, the same distances.
+    np.testing.assert_allclose([layer.mean for layer in results['after GRN']],
+                               [layer.mean for layer in results['after GELU']], rtol=1e-6)
+    saved = json.loads((tmp_path / 'out.json').read_text())
+    assert [m['hook_pattern'] for m in saved['meta']['models']] == [CONVNEXT_MLP_HOOK_PATTERN,
+                                                                    grn]
+
+
 def test_round_robin_takes_one_image_per_class_in_turn():
     labels = [0, 0, 0, 1, 1, 2, 0]
     chosen = round_robin_indices(labels, 5, seed=1)

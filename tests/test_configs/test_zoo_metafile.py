@@ -11,7 +11,7 @@ from mmconvnextv2.converters.zoo import ZOO_MAX_BYTES, file_sha256
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METAFILE = 'zoo/metafile.yml'
-ZOO_TOTAL_MAX_BYTES = 60 * 2**20
+ZOO_TOTAL_MAX_BYTES = 60_000_000  # 60 MB, decimal
 
 
 def zoo_models() -> list[dict]:

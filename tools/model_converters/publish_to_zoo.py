@@ -27,7 +27,7 @@ def main() -> None:
     meta = dict(config=args.config, command=args.command, commit=args.commit)
     zoo_file = publish_to_zoo(args.src, args.dst, args.encoder_only, meta)
     print(f'Weights: {zoo_file.path}\nsha256: {zoo_file.sha256}\n'
-          f'size: {zoo_file.size_bytes / 2**20:.2f} MiB, {zoo_file.num_tensors} tensors')
+          f'size: {zoo_file.size_bytes / 1e6:.2f} MB, {zoo_file.num_tensors} tensors')
 
 
 if __name__ == '__main__':

@@ -282,7 +282,7 @@ def plot(results: list[dict], path: str) -> str:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     groups = summarise(results)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(9.6, 4.4))
     for (arm, is_probe), budgets in sorted(groups.items()):
         sizes = sorted(budgets)
         stats = [mean_std(budgets[n]) for n in sizes]
@@ -300,7 +300,8 @@ def plot(results: list[dict], path: str) -> str:
     ax.set_xlabel('labelled training scenes')
     ax.set_ylabel('validation top-1 (%)')
     ax.set_title('ConvNeXt V2-Atto on the bundled shapes')
-    ax.legend(fontsize=7)
+    # Beside the axes: nine lines would hide the data.
+    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -94,7 +94,7 @@ class Budget:
     reconstructed: int = 4
 
 
-# A few hundred iterations each. Measured: 9 min 13 s on a fresh clone, 2 idle cores, with the
+# A few hundred iterations each. Measured: 10 min 21 s on a fresh clone, 2 idle cores, with the
 # scratch runs of Mask R-CNN and UperNet (docs/results.md).
 FULL = Budget(
     fcmae=dict(max_epochs=3, num_scenes=1920, batch_size=32),  # 180 iterations

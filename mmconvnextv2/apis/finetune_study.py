@@ -36,37 +36,41 @@ from .runner import load_config
 from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, PLAIN_CLASSIFIER_CONFIG,
                           backbone_init, classifier_config, train_and_test, without_validation)
 
+# The starts (None: random weights) and the recipes, as the table and the plot name them.
+START_TITLES = {None: 'from scratch', 'fcmae_v2': 'FCMAE V2 (GRN)',
+                'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)'}
+RECIPE_TITLES = {CLASSIFIER_CONFIG: 'fine-tuning recipe', PLAIN_CLASSIFIER_CONFIG: 'plain recipe'}
+
 
 @dataclass(frozen=True)
 class Arm:
     """A way of starting and training the classifier.
 
     Attributes:
-        title: Its name in the table and the plot.
         encoder: The pre-trained encoder it starts from, one of ``ENCODERS``; None starts from
             random weights.
         recipe: Its training config.
     """
-    title: str
     encoder: str | None
     recipe: str
 
+    @property
+    def title(self) -> str:
+        """Its name in the table and the plot."""
+        return f'{START_TITLES[self.encoder]}, {RECIPE_TITLES[self.recipe]}'
 
-FINETUNING, PLAIN = ', fine-tuning recipe', ', plain recipe'
+
 ARMS: dict[str, Arm] = {
-    'scratch': Arm('from scratch' + FINETUNING, None, CLASSIFIER_CONFIG),
-    'fcmae_v2': Arm('FCMAE V2 (GRN)' + FINETUNING, 'fcmae_v2', CLASSIFIER_CONFIG),
-    'fcmae_v1': Arm('FCMAE V1-style (LayerScale, no GRN)' + FINETUNING, 'fcmae_v1',
-                    CLASSIFIER_CONFIG),
-    'scratch_plain': Arm('from scratch' + PLAIN, None, PLAIN_CLASSIFIER_CONFIG),
-    'fcmae_v2_plain': Arm('FCMAE V2 (GRN)' + PLAIN, 'fcmae_v2', PLAIN_CLASSIFIER_CONFIG),
-    'fcmae_v1_plain': Arm('FCMAE V1-style (LayerScale, no GRN)' + PLAIN, 'fcmae_v1',
-                          PLAIN_CLASSIFIER_CONFIG),
+    'scratch': Arm(None, CLASSIFIER_CONFIG),
+    'fcmae_v2': Arm('fcmae_v2', CLASSIFIER_CONFIG),
+    'fcmae_v1': Arm('fcmae_v1', CLASSIFIER_CONFIG),
+    'scratch_plain': Arm(None, PLAIN_CLASSIFIER_CONFIG),
+    'fcmae_v2_plain': Arm('fcmae_v2', PLAIN_CLASSIFIER_CONFIG),
+    'fcmae_v1_plain': Arm('fcmae_v1', PLAIN_CLASSIFIER_CONFIG),
 }
 # The pre-trained encoders, and what the probes measure: each of them and random weights.
 ENCODERS = ('fcmae_v2', 'fcmae_v1')
-PROBE_TITLES = {'fcmae_v2': 'FCMAE V2 (GRN)', 'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)',
-                'random': 'random init'}
+PROBE_TITLES = {**{name: START_TITLES[name] for name in ENCODERS}, 'random': 'random init'}
 # Plot colours of the starts (the recipe and the probe set the line style).
 COLOURS = {None: 'tab:grey', 'fcmae_v2': 'tab:red', 'fcmae_v1': 'tab:blue', 'random': 'black'}
 CHANCE = 100 / len(SHAPE_CLASSES)
@@ -134,14 +138,13 @@ def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: st
         The config.
     """
     arm = ARMS[run.arm]
-    recipe = arm.recipe
     # Every arm drops the last incomplete batch (the fine-tuning recipe does, the plain one not),
     # so all take the same steps; a budget below one batch is one smaller batch.
-    batch_size = min(load_config(recipe).train_dataloader.batch_size, run.num_train)
+    batch_size = min(load_config(arm.recipe).train_dataloader.batch_size, run.num_train)
     steps_per_epoch = run.num_train // batch_size
     cfg = classifier_config(work_dir, max_epochs=max(3, math.ceil(iters / steps_per_epoch)),
                             num_train=run.num_train, num_val=num_val, batch_size=batch_size,
-                            config=recipe)
+                            config=arm.recipe)
     cfg.train_dataloader.drop_last = True
     backbone_config(cfg, arm.encoder, encoder)
     # Tested once, after training (validation would evaluate the same scenes again).

@@ -8,10 +8,12 @@ number of optimiser steps at every label budget, each start with each of two rec
   same way (``fcmae_v1``);
 * recipes: the paper's fine-tuning recipe of
   ``configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py`` (mixup, cutmix, RandAugment, erasing,
-  layer decay), and the plain recipe of ``configs/convnextv2/convnextv2-atto_shapes.py`` (light
-  crops and flips; arms ``*_plain``). The fine-tuning recipe's regularisation keeps a random
-  network at chance for this many steps; the plain one lets it learn, so the plain arms are the
-  comparison in which scratch is a real baseline.
+  layer decay), the plain recipe of ``configs/convnextv2/convnextv2-atto_shapes.py`` (light
+  crops and flips, lr 1e-3; arms ``*_plain``), and the plain recipe at lr 3e-4 of
+  ``configs/convnextv2/convnextv2-atto_shapes_lr3e-4.py`` (arms ``*_lr3e-4``). The fine-tuning
+  recipe's regularisation keeps a random network at chance for this many steps; the plain one
+  lets it learn, so the plain arms are the comparison in which scratch is a real baseline. The
+  lower lr suits the pre-trained starts and not scratch: each start is compared at its best lr.
 
 A frozen-feature linear probe (ridge regression on the standardised, average-pooled last-stage
 features) measures each encoder, and a random-init one, without training it. Every run writes
@@ -37,9 +39,15 @@ from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, PLAIN_CLASSIFIE
                           backbone_init, classifier_config, train_and_test, without_validation)
 
 # The starts (None: random weights) and the recipes, as the table and the plot name them.
+# The plain recipe at the lr that suits a pre-trained start.
+LOW_LR_CLASSIFIER_CONFIG = 'mmconvnextv2::convnextv2/convnextv2-atto_shapes_lr3e-4.py'
 START_TITLES = {None: 'from scratch', 'fcmae_v2': 'FCMAE V2 (GRN)',
                 'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)'}
-RECIPE_TITLES = {CLASSIFIER_CONFIG: 'fine-tuning recipe', PLAIN_CLASSIFIER_CONFIG: 'plain recipe'}
+RECIPE_TITLES = {CLASSIFIER_CONFIG: 'fine-tuning recipe', PLAIN_CLASSIFIER_CONFIG: 'plain recipe',
+                 LOW_LR_CLASSIFIER_CONFIG: 'plain recipe at lr 3e-4'}
+# Plot line style and marker of each recipe's arms (the start sets the colour).
+RECIPE_STYLES = {CLASSIFIER_CONFIG: ('-', 'o'), PLAIN_CLASSIFIER_CONFIG: ('-.', 's'),
+                 LOW_LR_CLASSIFIER_CONFIG: (':', '^')}
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,9 @@ ARMS: dict[str, Arm] = {
     'scratch_plain': Arm(None, PLAIN_CLASSIFIER_CONFIG),
     'fcmae_v2_plain': Arm('fcmae_v2', PLAIN_CLASSIFIER_CONFIG),
     'fcmae_v1_plain': Arm('fcmae_v1', PLAIN_CLASSIFIER_CONFIG),
+    'scratch_lr3e-4': Arm(None, LOW_LR_CLASSIFIER_CONFIG),
+    'fcmae_v2_lr3e-4': Arm('fcmae_v2', LOW_LR_CLASSIFIER_CONFIG),
+    'fcmae_v1_lr3e-4': Arm('fcmae_v1', LOW_LR_CLASSIFIER_CONFIG),
 }
 # The pre-trained encoders, and what the probes measure: each of them and random weights.
 ENCODERS = ('fcmae_v2', 'fcmae_v1')
@@ -290,20 +301,19 @@ def plot(results: list[dict], path: str) -> str:
         sizes = sorted(budgets)
         stats = [mean_std(budgets[n]) for n in sizes]
         if is_probe:
-            label, colour, style = PROBE_TITLES[arm] + ', linear probe', COLOURS[arm], '--'
+            label, colour = PROBE_TITLES[arm] + ', linear probe', COLOURS[arm]
+            style, marker = '--', 'o'
         else:
-            plain = ARMS[arm].recipe == PLAIN_CLASSIFIER_CONFIG
-            label, colour, style = ARMS[arm].title, COLOURS[ARMS[arm].encoder], \
-                '-.' if plain else '-'
+            label, colour = ARMS[arm].title, COLOURS[ARMS[arm].encoder]
+            style, marker = RECIPE_STYLES[ARMS[arm].recipe]
         ax.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats], label=label,
-                    color=colour, linestyle=style, marker='s' if style == '-.' else 'o',
-                    capsize=3)
+                    color=colour, linestyle=style, marker=marker, capsize=3)
     ax.axhline(CHANCE, color='black', linewidth=0.8, linestyle=':', label='chance')
     ax.set_xscale('log')
     ax.set_xlabel('labelled training scenes')
     ax.set_ylabel('validation top-1 (%)')
     ax.set_title('ConvNeXt V2-Atto on the bundled shapes')
-    # Beside the axes: nine lines would hide the data.
+    # Beside the axes: a dozen lines would hide the data.
     ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -49,6 +49,29 @@ def test_the_plain_scratch_arm_trains_the_plain_recipe(tmp_path):
     assert cfg.model.backbone.init_cfg is None and cfg.randomness.seed == 1
 
 
+def test_the_low_lr_arms_differ_from_the_plain_ones_only_in_lr(tmp_path):
+    encoder = str(tmp_path / 'enc.pth')
+    open(encoder, 'wb').close()  # the config only names it
+
+    def without_scope(item):
+        # Reading a config through a base tags the base's dicts with the scope they were read in.
+        if isinstance(item, dict):
+            return {k: without_scope(v) for k, v in item.items() if k != '_scope_'}
+        if isinstance(item, (list, tuple)):
+            return type(item)(without_scope(v) for v in item)
+        return item
+
+    def config(arm: str) -> dict:
+        cfg = study.finetune_config(study.StudyRun(arm, 60, 2), encoder, 300, str(tmp_path))
+        return without_scope(cfg.to_dict())
+
+    low, plain = config('fcmae_v2_lr3e-4'), config('fcmae_v2_plain')
+    assert low['optim_wrapper']['optimizer']['lr'] == 3e-4
+    assert plain['optim_wrapper']['optimizer']['lr'] == 1e-3
+    low['optim_wrapper']['optimizer']['lr'] = 1e-3
+    assert low == plain
+
+
 def test_ridge_probe_equals_the_least_squares_solution():
     rng = np.random.default_rng(0)
     train, val = rng.normal(size=(40, 5)), rng.normal(size=(30, 5))

@@ -2,9 +2,10 @@
 
 Fine-tunes from scratch, from the FCMAE V2 encoder and from the V1-style FCMAE encoder (both
 pre-trained on the unlabelled pool; the zoo's by default) on the first N labelled scenes, for each
-N and seed, the same number of steps, with the paper's fine-tuning recipe and with the plain recipe
-(arms ``*_plain``: the one in which scratch learns in that many steps); probes each frozen encoder
-(and a random one) linearly. Writes ``results.md`` (mean ± sample std over the seeds) and
+N and seed, the same number of steps, with the paper's fine-tuning recipe, with the plain recipe
+(arms ``*_plain``: the one in which scratch learns in that many steps) and with the plain recipe at
+the lower lr that suits a pre-trained start (arms ``*_lr3e-4``); probes each frozen encoder (and a
+random one) linearly. Writes ``results.md`` (mean ± sample std over the seeds) and
 ``top1_vs_labels.png`` to the work directory. Finished runs are kept: run it again to continue, or
 run it in several processes on disjoint ``--arms`` (each process one thread), then once with
 ``--report`` to collect.

@@ -266,20 +266,22 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def in_table_order(groups: dict[tuple[str, bool], dict]) -> list[tuple[str, bool]]:
+    """The (arm, probe) keys of ``groups`` in the order of ``ARMS``, then the probes."""
+    order = [(arm, False) for arm in ARMS] + [(arm, True) for arm in PROBE_TITLES]
+    return [key for key in order if key in groups]
+
+
 def table(results: list[dict]) -> str:
     """The markdown table: one row per arm, one column per label budget, mean ± std (n)."""
     groups = summarise(results)
     sizes = sorted({r['num_train'] for r in results})
     lines = ['| start, recipe | ' + ' | '.join(f'{n} labelled scenes' for n in sizes) + ' |',
              '|---|' + '---|' * len(sizes)]
-    order = [(arm, False) for arm in ARMS] + [(arm, True) for arm in PROBE_TITLES]
-    for key in order:
-        if key not in groups:
-            continue
-        arm, is_probe = key
+    for arm, is_probe in in_table_order(groups):
         cells = []
         for n in sizes:
-            values = groups[key].get(n)
+            values = groups[arm, is_probe].get(n)
             if values is None:
                 cells.append('–')
                 continue
@@ -297,7 +299,8 @@ def plot(results: list[dict], path: str) -> str:
     import matplotlib.pyplot as plt
     groups = summarise(results)
     fig, ax = plt.subplots(figsize=(9.6, 4.4))
-    for (arm, is_probe), budgets in sorted(groups.items()):
+    for arm, is_probe in in_table_order(groups):
+        budgets = groups[arm, is_probe]
         sizes = sorted(budgets)
         stats = [mean_std(budgets[n]) for n in sizes]
         if is_probe:

@@ -1,7 +1,7 @@
 """The paper's claim in small: top-1 against the number of labelled scenes, per way of starting.
 
 ConvNeXt V2-Atto on the bundled shapes (:class:`~mmconvnextv2.datasets.ShapesClsDataset`), the same
-number of optimiser steps at every label budget, each start with each of two recipes:
+number of optimiser steps at every label budget, each start with each of three recipes:
 
 * starts: random initialisation (``scratch``); the FCMAE V2 (GRN) encoder pre-trained on the
   unlabelled pool (``fcmae_v2``); the V1-style FCMAE encoder (no GRN, LayerScale), pre-trained the
@@ -38,9 +38,9 @@ from .runner import load_config
 from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, PLAIN_CLASSIFIER_CONFIG,
                           backbone_init, classifier_config, train_and_test, without_validation)
 
-# The starts (None: random weights) and the recipes, as the table and the plot name them.
 # The plain recipe at the lr that suits a pre-trained start.
 LOW_LR_CLASSIFIER_CONFIG = 'mmconvnextv2::convnextv2/convnextv2-atto_shapes_lr3e-4.py'
+# The starts (None: random weights) and the recipes, as the table and the plot name them.
 START_TITLES = {None: 'from scratch', 'fcmae_v2': 'FCMAE V2 (GRN)',
                 'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)'}
 RECIPE_TITLES = {CLASSIFIER_CONFIG: 'fine-tuning recipe', PLAIN_CLASSIFIER_CONFIG: 'plain recipe',

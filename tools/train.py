@@ -8,7 +8,7 @@ Examples:
     tools/dist_train.sh CONFIG 8 --amp --cfg-options optim_wrapper.accumulative_counts=4
     # bf16 with mmdet detectors on the CPU: mmcv's NMS and RoIAlign have no bf16 kernels, so
     # autocast named submodules only (see mmconvnextv2.AutocastOptimWrapper)
-    python tools/train.py MASK_RCNN_CONFIG --amp --cfg-options \
+    python tools/train.py MASK_RCNN_CONFIG --amp --cfg-options \\
         optim_wrapper.autocast_modules="[backbone,neck]"
 """
 import argparse

@@ -1,8 +1,8 @@
 """Draw a detector's test-set predictions beside the ground truth: masks, boxes, classes, scores.
 
 Example (the shapes Mask R-CNN after tools/analysis/train_mask_rcnn_shapes.py):
-    python tools/visualization/vis_detections.py \
-        configs/mask_rcnn/mask-rcnn_convnextv2-atto_fpn_shapes.py \
+    python tools/visualization/vis_detections.py \\
+        configs/mask_rcnn/mask-rcnn_convnextv2-atto_fpn_shapes.py \\
         work_dirs/mask_rcnn_shapes/epoch_12.pth --out work_dirs/mask_rcnn_shapes/detections.png
 """
 import argparse

@@ -4,7 +4,7 @@ Without ``--images``: validation scenes for the bundled shapes configs, else the
 the config's training folder.
 
 Example:
-    python tools/visualization/vis_fcmae.py configs/fcmae/fcmae_convnextv2-atto_shapes.py \
+    python tools/visualization/vis_fcmae.py configs/fcmae/fcmae_convnextv2-atto_shapes.py \\
         work_dirs/demo/fcmae/epoch_8.pth --out work_dirs/demo/vis --num-images 4
 """
 import argparse

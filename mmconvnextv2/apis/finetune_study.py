@@ -272,6 +272,11 @@ def in_table_order(groups: dict[tuple[str, bool], dict]) -> list[tuple[str, bool
     return [key for key in order if key in groups]
 
 
+def row_title(arm: str, is_probe: bool) -> str:
+    """The name of an arm's (or a probe's) row in the table and line in the plot."""
+    return PROBE_TITLES[arm] + ', linear probe' if is_probe else ARMS[arm].title
+
+
 def table(results: list[dict]) -> str:
     """The markdown table: one row per arm, one column per label budget, mean ± std (n)."""
     groups = summarise(results)
@@ -287,8 +292,7 @@ def table(results: list[dict]) -> str:
                 continue
             mean, std = mean_std(values)
             cells.append(f'{mean:.1f} ± {std:.1f} ({len(values)})')
-        title = PROBE_TITLES[arm] + ', linear probe' if is_probe else ARMS[arm].title
-        lines.append(f'| {title} | ' + ' | '.join(cells) + ' |')
+        lines.append(f'| {row_title(arm, is_probe)} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -304,12 +308,11 @@ def plot(results: list[dict], path: str) -> str:
         sizes = sorted(budgets)
         stats = [mean_std(budgets[n]) for n in sizes]
         if is_probe:
-            label, colour = PROBE_TITLES[arm] + ', linear probe', COLOURS[arm]
-            style, marker = '--', 'o'
+            colour, (style, marker) = COLOURS[arm], ('--', 'o')
         else:
-            label, colour = ARMS[arm].title, COLOURS[ARMS[arm].encoder]
-            style, marker = RECIPE_STYLES[ARMS[arm].recipe]
-        ax.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats], label=label,
+            colour, (style, marker) = COLOURS[ARMS[arm].encoder], RECIPE_STYLES[ARMS[arm].recipe]
+        ax.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats],
+                    label=row_title(arm, is_probe),
                     color=colour, linestyle=style, marker=marker, capsize=3)
     ax.axhline(CHANCE, color='black', linewidth=0.8, linestyle=':', label='chance')
     ax.set_xscale('log')

@@ -133,6 +133,16 @@ class StudyRun:
         return osp.join(kind, self.arm, f'n{self.num_train}_seed{self.seed}')
 
 
+def probe_runs(networks: list[str], sizes: list[int], seeds: list[int]) -> list[StudyRun]:
+    """The linear probes of ``networks`` (of ``ENCODERS``, or ``'random'``) at every label budget.
+
+    A pre-trained encoder's probe is a closed-form ridge regression on fixed scenes: no seed
+    changes it, so it runs once, with the first seed. Random weights are drawn anew per seed.
+    """
+    return [StudyRun(network, n, seed, probe=True) for network in networks for n in sizes
+            for seed in (seeds if network == 'random' else seeds[:1])]
+
+
 def finetune_config(run: StudyRun, encoder: str | None, iters: int, work_dir: str,
                     num_val: int | None = None) -> Config:
     """The fine-tuning config of ``run``: ``iters`` steps of the recipe's batch on its scenes.

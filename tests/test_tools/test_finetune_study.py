@@ -113,3 +113,38 @@ def test_finished_runs_are_kept_and_collected(tmp_path, monkeypatch):
     study.run_study([done, todo], {}, iters=1, work_dir=str(tmp_path), num_val=5)
     assert trained == [todo]
     assert sorted(r['top1'] for r in study.collect(str(tmp_path))) == [40.0, 45.0]
+
+
+def test_only_the_random_probe_runs_per_seed():
+    runs = study.probe_runs(['fcmae_v2', 'random'], [60, 300], [4, 5, 6])
+    assert {(r.arm, r.num_train, r.seed) for r in runs} == {
+        ('fcmae_v2', 60, 4), ('fcmae_v2', 300, 4),
+        *(('random', n, seed) for n in (60, 300) for seed in (4, 5, 6))}
+    assert all(r.probe for r in runs) and len(runs) == 8
+
+
+def test_a_pretrained_encoders_probe_does_not_depend_on_the_seed(tmp_path):
+    # Why probe_runs runs it once: the same top-1 and the same ridge inputs for any seed.
+    from mmconvnextv2.models import ConvNeXtV2
+    torch.manual_seed(0)
+    encoder = str(tmp_path / 'encoder.pth')
+    backbone = ConvNeXtV2(arch='atto', gap_before_final_norm=False, with_out_norms=False)
+    backbone.init_weights()
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in backbone.state_dict().items()}),
+               encoder)
+    features = []
+    real = study.pooled_features
+
+    def recording(model, dataset, batch_size=100):
+        features.append(real(model, dataset, batch_size))
+        return features[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(study, 'pooled_features', recording)
+        top1 = [study.probe(study.StudyRun('fcmae_v2', 12, seed, probe=True), encoder, 12)
+                for seed in (0, 7)]
+        study.probe(study.StudyRun('random', 12, 7, probe=True), None, 12)
+    assert top1[0] == top1[1]
+    assert torch.equal(features[0], features[2]) and torch.equal(features[1], features[3])
+    # Random weights are drawn from the seed: other features than the seed-0 encoder's.
+    assert not torch.allclose(features[4], features[0])

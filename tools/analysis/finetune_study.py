@@ -22,7 +22,8 @@ import argparse
 import os.path as osp
 import sys
 
-from mmconvnextv2.apis.finetune_study import ARMS, StudyRun, collect, plot, run_study, table
+from mmconvnextv2.apis.finetune_study import (ARMS, StudyRun, collect, plot, probe_runs, run_study,
+                                              table)
 from mmconvnextv2.utils import atomic_write_text
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -68,14 +69,14 @@ def needed_encoders(arms: list[str]) -> list[str]:
 
 def planned_runs(args: argparse.Namespace) -> list[StudyRun]:
     """Fine-tunings of every arm, size and seed, smallest label budget first (where the claim is
-    tested), then the probes (one per encoder and size)."""
+    tested), then the probes (see :func:`probe_runs`)."""
     runs = [] if args.probe_only else [StudyRun(arm, n, seed) for n in sorted(args.sizes)
                                        for seed in args.seeds for arm in args.arms]
     if not args.no_probe:
         probed = needed_encoders(args.arms)
         if any(ARMS[arm].encoder is None for arm in args.arms):
             probed.append('random')
-        runs += [StudyRun(arm, n, 0, probe=True) for arm in probed for n in args.sizes]
+        runs += probe_runs(probed, args.sizes, args.seeds)
     return runs
 
 

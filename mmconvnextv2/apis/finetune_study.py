@@ -5,7 +5,8 @@ number of optimiser steps at every label budget, each start with each of three r
 
 * starts: random initialisation (``scratch``); the FCMAE V2 (GRN) encoder pre-trained on the
   unlabelled pool (``fcmae_v2``); the V1-style FCMAE encoder (no GRN, LayerScale), pre-trained the
-  same way (``fcmae_v1``);
+  same way (``fcmae_v1``); for the ablation, encoders with GRN and LayerScale (``fcmae_grn_ls``)
+  and with neither (``fcmae_bare``), at the low-lr plain recipe only;
 * recipes: the paper's fine-tuning recipe of
   ``configs/convnextv2/convnextv2-atto_fcmae-ft_shapes.py`` (mixup, cutmix, RandAugment, erasing,
   layer decay), the plain recipe of ``configs/convnextv2/convnextv2-atto_shapes.py`` (light
@@ -24,11 +25,13 @@ import json
 import math
 import os
 import os.path as osp
+import re
 import statistics
 from dataclasses import dataclass
 
 import torch
 from mmengine.config import Config
+from mmengine.runner import CheckpointLoader
 
 from mmconvnextv2.analysis import build_model, load_images, preprocess
 from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset
@@ -42,7 +45,9 @@ from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, PLAIN_CLASSIFIE
 LOW_LR_CLASSIFIER_CONFIG = 'mmconvnextv2::convnextv2/convnextv2-atto_shapes_lr3e-4.py'
 # The starts (None: random weights) and the recipes, as the table and the plot name them.
 START_TITLES = {None: 'from scratch', 'fcmae_v2': 'FCMAE V2 (GRN)',
-                'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)'}
+                'fcmae_v1': 'FCMAE V1-style (LayerScale, no GRN)',
+                'fcmae_grn_ls': 'FCMAE, GRN and LayerScale',
+                'fcmae_bare': 'FCMAE, neither GRN nor LayerScale'}
 RECIPE_TITLES = {CLASSIFIER_CONFIG: 'fine-tuning recipe', PLAIN_CLASSIFIER_CONFIG: 'plain recipe',
                  LOW_LR_CLASSIFIER_CONFIG: 'plain recipe at lr 3e-4'}
 # Plot line style and marker of each recipe's arms (the start sets the colour).
@@ -78,29 +83,35 @@ ARMS: dict[str, Arm] = {
     'scratch_lr3e-4': Arm(None, LOW_LR_CLASSIFIER_CONFIG),
     'fcmae_v2_lr3e-4': Arm('fcmae_v2', LOW_LR_CLASSIFIER_CONFIG),
     'fcmae_v1_lr3e-4': Arm('fcmae_v1', LOW_LR_CLASSIFIER_CONFIG),
+    # The GRN x LayerScale ablation, at the recipe in which V2 does best with few labels.
+    'fcmae_grn_ls_lr3e-4': Arm('fcmae_grn_ls', LOW_LR_CLASSIFIER_CONFIG),
+    'fcmae_bare_lr3e-4': Arm('fcmae_bare', LOW_LR_CLASSIFIER_CONFIG),
 }
 # The pre-trained encoders, and what the probes measure: each of them and random weights.
-ENCODERS = ('fcmae_v2', 'fcmae_v1')
+ENCODERS = ('fcmae_v2', 'fcmae_v1', 'fcmae_grn_ls', 'fcmae_bare')
 PROBE_TITLES = {**{name: START_TITLES[name] for name in ENCODERS}, 'random': 'random init'}
 # Plot colours of the starts (the recipe and the probe set the line style).
-COLOURS = {None: 'tab:grey', 'fcmae_v2': 'tab:red', 'fcmae_v1': 'tab:blue', 'random': 'black'}
+COLOURS = {None: 'tab:grey', 'fcmae_v2': 'tab:red', 'fcmae_v1': 'tab:blue',
+           'fcmae_grn_ls': 'tab:purple', 'fcmae_bare': 'tab:orange', 'random': 'black'}
 CHANCE = 100 / len(SHAPE_CLASSES)
 # Ridge penalty of the probe, relative to the mean squared feature norm.
 PROBE_RIDGE = 1e-2
-# The V1-style encoder's blocks (configs/fcmae/fcmae_convnextv2-atto-v1style_shapes.py): its
-# fine-tuning and probe build the same network.
-BACKBONE_OVERRIDES = {'fcmae_v1': dict(use_grn=False, layer_scale_init_value=1e-6)}
+# The blocks of the encoders that are not ConvNeXt V2's (configs/fcmae/fcmae_convnextv2-atto-
+# {v1style,grn-layerscale,bare}_shapes.py): their fine-tuning and probe build the same network.
+BACKBONE_OVERRIDES = {'fcmae_v1': dict(use_grn=False, layer_scale_init_value=1e-6),
+                      'fcmae_grn_ls': dict(layer_scale_init_value=1e-6),
+                      'fcmae_bare': dict(use_grn=False)}
 
 
 def backbone_config(cfg: Config, network: str | None, encoder: str | None) -> None:
     """Sets the backbone of ``network`` in ``cfg`` and its initialisation from ``encoder``.
 
     ``network`` is one of ``ENCODERS`` or None (ConvNeXt V2 as the recipe builds it): the
-    V1-style encoder's blocks differ.
+    blocks of the V1-style and the ablation encoders differ.
 
     ConvNeXt V2 encoders load through :func:`~mmconvnextv2.apis.shapes_runs.backbone_init`
-    (``ConvNeXtV2Pretrained``, with its size check); the V1-style one, which that loader refuses
-    as not ConvNeXt V2, as our own checkpoint (``backbone.*``).
+    (``ConvNeXtV2Pretrained``, with its size check); the others, which that loader refuses as not
+    ConvNeXt V2, as our own checkpoints (``backbone.*``; :func:`check_encoder_blocks` first).
     """
     cfg.model.backbone.update(BACKBONE_OVERRIDES.get(network, {}))
     if encoder is not None and network in BACKBONE_OVERRIDES:
@@ -108,6 +119,34 @@ def backbone_config(cfg: Config, network: str | None, encoder: str | None) -> No
                                            prefix='backbone.')
     else:
         cfg.model.backbone.init_cfg = backbone_init(encoder)
+
+
+def check_encoder_blocks(network: str, checkpoint: str) -> None:
+    """Checks that ``checkpoint``'s blocks have GRN and LayerScale where ``network``'s have.
+
+    The non-strict loading of a mismatched encoder would leave those weights at their
+    initialisation without a word.
+
+    Raises:
+        ValueError: If the checkpoint has no ``backbone.stages.*`` blocks, or they differ.
+    """
+    state = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    keys = [key for key in state.get('state_dict', state) if key.startswith('backbone.stages.')]
+    if not keys:
+        raise ValueError(f'{checkpoint} has no backbone.stages.* weights: not an FCMAE run or '
+                         'encoder checkpoint of ours.')
+    overrides = BACKBONE_OVERRIDES.get(network, {})
+    wanted = {'GRN': overrides.get('use_grn', True),
+              'LayerScale': overrides.get('layer_scale_init_value', 0.0) > 0}
+    found = {'GRN': any(key.endswith('.grn.gamma') for key in keys),
+             'LayerScale': any(re.fullmatch(r'backbone\.stages\.\d+\.\d+\.gamma', key)
+                               for key in keys)}
+    for part in wanted:
+        if wanted[part] != found[part]:
+            raise ValueError(f'{checkpoint} is not a {network} encoder: its blocks '
+                             f'{"have" if found[part] else "lack"} {part}, {network}\'s '
+                             f'{"have" if wanted[part] else "lack"} it. Pass a checkpoint that '
+                             f'{network}\'s FCMAE config trained.')
 
 
 @dataclass(frozen=True)

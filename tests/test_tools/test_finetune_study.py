@@ -148,3 +148,29 @@ def test_a_pretrained_encoders_probe_does_not_depend_on_the_seed(tmp_path):
     assert torch.equal(features[0], features[2]) and torch.equal(features[1], features[3])
     # Random weights are drawn from the seed: other features than the seed-0 encoder's.
     assert not torch.allclose(features[4], features[0])
+
+
+@pytest.mark.parametrize('network', study.ENCODERS)
+def test_each_encoder_is_checked_against_the_blocks_of_its_network(tmp_path, network):
+    from mmconvnextv2.models import ConvNeXtV2
+    blocks = study.BACKBONE_OVERRIDES.get(network, {})
+    paths = {}
+    for name in study.ENCODERS:
+        backbone = ConvNeXtV2(arch='atto', with_out_norms=False,
+                              **study.BACKBONE_OVERRIDES.get(name, {}))
+        paths[name] = str(tmp_path / f'{name}.pth')
+        torch.save(dict(state_dict={f'backbone.{k}': v
+                                    for k, v in backbone.state_dict().items()}), paths[name])
+    study.check_encoder_blocks(network, paths[network])
+    for other in set(study.ENCODERS) - {network}:
+        with pytest.raises(ValueError, match=f'is not a {network} encoder'):
+            study.check_encoder_blocks(network, paths[other])
+    # The fine-tuning builds the network of those blocks and loads the encoder as ours.
+    cfg = study.finetune_config(study.StudyRun(f'{network}_lr3e-4', 60), paths[network], 30,
+                                str(tmp_path))
+    assert {k: cfg.model.backbone[k] for k in blocks} == blocks
+    if blocks:
+        assert cfg.model.backbone.init_cfg.type == 'Pretrained'
+    torch.save(dict(state_dict={'head.fc.weight': torch.zeros(1)}), tmp_path / 'head.pth')
+    with pytest.raises(ValueError, match='no backbone.stages'):
+        study.check_encoder_blocks(network, str(tmp_path / 'head.pth'))

@@ -5,16 +5,20 @@ pre-trained on the unlabelled pool; the zoo's by default) on the first N labelle
 N and seed, the same number of steps, with the paper's fine-tuning recipe, with the plain recipe
 (arms ``*_plain``: the one in which scratch learns in that many steps) and with the plain recipe at
 the lower lr that suits a pre-trained start (arms ``*_lr3e-4``); probes each frozen encoder (and a
-random one) linearly. Writes ``results.md`` (mean ± sample std over the seeds) and
-``top1_vs_labels.png`` to the work directory. Finished runs are kept: run it again to continue, or
-run it in several processes on disjoint ``--arms`` (each process one thread), then once with
-``--report`` to collect.
+random one) linearly. The GRN x LayerScale ablation (arms ``fcmae_grn_ls_lr3e-4``,
+``fcmae_bare_lr3e-4``: encoders with both, and with neither) runs only when asked for, with its
+encoders passed (they are not in the zoo). Writes ``results.md`` (mean ± sample std over the
+seeds) and ``top1_vs_labels.png`` to the work directory. Finished runs are kept: run it again to
+continue, or run it in several processes on disjoint ``--arms`` (each process one thread), then
+once with ``--report`` to collect.
 
 Examples::
 
     python tools/analysis/finetune_study.py                        # the study
     python tools/analysis/finetune_study.py --arms scratch         # one arm, e.g. per process
     python tools/analysis/finetune_study.py --report               # table and plot only
+    python tools/analysis/finetune_study.py --arms fcmae_grn_ls_lr3e-4 \\
+        --fcmae-grn-ls work_dirs/fcmae_convnextv2-atto-grn-layerscale_shapes/epoch_8.pth
     python tools/analysis/finetune_study.py --sizes 12 --seeds 0 --iters 3 --num-val 12 \\
         --work-dir /tmp/study                                      # a seconds-long check
 """
@@ -22,13 +26,18 @@ import argparse
 import os.path as osp
 import sys
 
-from mmconvnextv2.apis.finetune_study import (ARMS, StudyRun, collect, plot, probe_runs, run_study,
-                                              table)
+from mmconvnextv2.apis.finetune_study import (ARMS, ENCODERS, StudyRun, check_encoder_blocks,
+                                              collect, plot, probe_runs, run_study, table)
 from mmconvnextv2.utils import atomic_write_text
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ZOO_ENCODERS = {'fcmae_v2': 'zoo/fcmae_convnextv2-atto_shapes_encoder.pth',
                 'fcmae_v1': 'zoo/fcmae_convnextv2-atto-v1style_shapes_encoder.pth'}
+# The GRN x LayerScale ablation's encoders are not in the zoo; these train them.
+ABLATION_COMMANDS = {
+    name: f'tools/train.py configs/fcmae/fcmae_convnextv2-atto-{config}_shapes.py'
+    for name, config in (('fcmae_grn_ls', 'grn-layerscale'), ('fcmae_bare', 'bare'))}
+DEFAULT_ARMS = [arm for arm, spec in ARMS.items() if spec.encoder in (None, *ZOO_ENCODERS)]
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,13 +47,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--sizes', type=int, nargs='+', default=[60, 300, 1500],
                         help='numbers of labelled training scenes')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--arms', nargs='+', choices=list(ARMS), default=list(ARMS))
+    parser.add_argument('--arms', nargs='+', choices=list(ARMS), default=DEFAULT_ARMS,
+                        help='default: every arm whose encoder the zoo has (not the ablation)')
     parser.add_argument('--iters', type=int, default=300,
                         help='fine-tuning steps of batch 32 at every label budget')
     parser.add_argument('--num-val', type=int, default=600, help='validation scenes')
-    for name, path in ZOO_ENCODERS.items():
-        parser.add_argument(f'--{name.replace("_", "-")}', default=osp.join(REPO, path),
-                            help=f'the {name} encoder (default: the zoo\'s)')
+    for name in ENCODERS:
+        if name in ZOO_ENCODERS:
+            parser.add_argument(f'--{name.replace("_", "-")}',
+                                default=osp.join(REPO, ZOO_ENCODERS[name]),
+                                help=f'the {name} encoder (default: the zoo\'s)')
+        else:
+            parser.add_argument(f'--{name.replace("_", "-")}',
+                                help=f'the {name} encoder, for its arms (no zoo file: '
+                                     f'{ABLATION_COMMANDS[name]})')
     runs = parser.add_mutually_exclusive_group()
     runs.add_argument('--no-probe', action='store_true', help='skip the linear probes')
     runs.add_argument('--probe-only', action='store_true', help='only the linear probes')
@@ -55,10 +71,17 @@ def parse_args() -> argparse.Namespace:
         parser.error('--sizes, --iters and --num-val must be >= 1')
     for name in needed_encoders(args.arms):
         path = getattr(args, name)
+        flag = '--' + name.replace('_', '-')
+        if path is None:
+            parser.error(f'the arms of {name} need its encoder: pass {flag} (trained by '
+                         f'{ABLATION_COMMANDS[name]})')
         if not osp.isfile(path):
-            flag = '--' + name.replace('_', '-')
             parser.error(f'the {name} encoder {path} does not exist: pass {flag} (an FCMAE '
                          'run\'s checkpoint or tools/model_converters/fcmae_to_backbone.py output)')
+        try:
+            check_encoder_blocks(name, path)
+        except ValueError as error:
+            parser.error(str(error))
     return args
 
 

@@ -114,7 +114,8 @@ def main() -> None:
     text = table(results)
     command = 'python tools/analysis/finetune_study.py ' + ' '.join(sys.argv[1:])
     report = (f'{text}\n\nValidation top-1 (%), mean ± sample std (number of seeds); chance '
-              f'16.7 %. Command: `{command.strip()}`\n')
+              f'16.7 %. A pre-trained encoder\'s probe runs once: no seed changes it. Command: '
+              f'`{command.strip()}`\n')
     print('\n' + report)
     atomic_write_text(osp.join(args.work_dir, 'results.md'), report)
     print(f'written: {osp.join(args.work_dir, "results.md")}, '

@@ -29,8 +29,22 @@ def read_loss_curve(scalars_json: str, key: str = 'loss') -> LossCurve:
     return curve
 
 
-def find_loss_curve(work_dir: str, key: str = 'loss') -> LossCurve:
-    """The loss curve of the newest run in ``work_dir`` that logged training.
+def epoch_mean_losses(scalars_json: str, key: str = 'loss') -> dict[int, float]:
+    """The mean of the logged ``key`` values of each epoch, from an mmengine ``scalars.json``.
+
+    Records without an ``epoch`` (iteration-based loops, validation) are skipped.
+    """
+    values: dict[int, list[float]] = {}
+    with open(scalars_json) as f:
+        for line in f:
+            record = json.loads(line)
+            if key in record and 'epoch' in record:
+                values.setdefault(int(record['epoch']), []).append(float(record[key]))
+    return {epoch: sum(losses) / len(losses) for epoch, losses in sorted(values.items())}
+
+
+def find_training_log(work_dir: str, key: str = 'loss') -> str:
+    """The ``scalars.json`` of the newest run in ``work_dir`` that logged training.
 
     A work dir holds one ``<timestamp>/vis_data/scalars.json`` per run; a test run after training
     logs no loss and is passed over.
@@ -40,11 +54,16 @@ def find_loss_curve(work_dir: str, key: str = 'loss') -> LossCurve:
     """
     for scalars in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')),
                           reverse=True):
-        curve = read_loss_curve(scalars, key)
-        if curve.iters:
-            return curve
+        if read_loss_curve(scalars, key).iters:
+            return scalars
     raise FileNotFoundError(f'No training run in {work_dir!r} logged {key!r} to '
                             "vis_data/scalars.json (is LocalVisBackend among the vis_backends?).")
+
+
+def find_loss_curve(work_dir: str, key: str = 'loss') -> LossCurve:
+    """The loss curve of the newest run in ``work_dir`` that logged training (see
+    :func:`find_training_log`)."""
+    return read_loss_curve(find_training_log(work_dir, key), key)
 
 
 def plot_loss_curves(curves: Mapping[str, LossCurve], path: str, title: str = '') -> str:

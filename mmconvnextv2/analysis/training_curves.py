@@ -66,18 +66,29 @@ def find_loss_curve(work_dir: str, key: str = 'loss') -> LossCurve:
     return read_loss_curve(find_training_log(work_dir, key), key)
 
 
-def plot_loss_curves(curves: Mapping[str, LossCurve], path: str, title: str = '') -> str:
-    """One panel per run, loss against iteration, side by side; writes a PNG and returns it.
+def plot_loss_curves(panels: Mapping[str, Mapping[str, LossCurve]], path: str,
+                     title: str = '') -> str:
+    """Loss against iteration, one panel per task, side by side; writes a PNG and returns it.
+
+    Args:
+        panels: Each panel's title and its runs (legend label: curve), e.g. a fine-tuning and the
+            same run from scratch on the same axes.
+        path: The PNG to write; its folder is created.
+        title: The figure's title.
 
     Uses matplotlib's object API (no pyplot), so no display or global backend is involved.
     """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(3.2 * len(curves), 2.8))
-    axes = fig.subplots(1, len(curves), squeeze=False)
-    for ax, (label, curve) in zip(axes[0], curves.items()):
-        ax.plot(curve.iters, curve.losses, linewidth=1.2, marker='.', markersize=3)
-        ax.set_title(label, fontsize=9)
+    fig = Figure(figsize=(3.2 * len(panels), 2.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)
+    for ax, (panel, curves) in zip(axes[0], panels.items()):
+        for label, curve in curves.items():
+            ax.plot(curve.iters, curve.losses, linewidth=1.2, marker='.', markersize=3,
+                    label=label)
+        if len(curves) > 1:
+            ax.legend(fontsize=7)
+        ax.set_title(panel, fontsize=9)
         ax.set_xlabel('iteration')
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel('training loss')

@@ -6,6 +6,7 @@ The same code serves mmpretrain, mmdet and mmseg configs: each config names its 
 ``mmconvnextv2.<Name>``.
 """
 import os.path as osp
+import uuid
 
 import torch
 import torch.distributed as dist
@@ -90,12 +91,27 @@ def _prepare_cpu_distributed(cfg: Config) -> None:
         cfg.custom_imports.imports.append('mmconvnextv2.engine')
 
 
+def _own_visualizer(cfg: Config) -> None:
+    """Gives the run a visualizer instance of its own.
+
+    mmengine keeps one visualizer per name in a process, and mmdet's and mmseg's configs name
+    theirs ``'visualizer'`` (mmengine names the others by config file and second): a later run in
+    the same process got the earlier run's instance and logged into the earlier run's folder.
+    """
+    visualizer = cfg.get('visualizer')
+    if isinstance(visualizer, dict):
+        visualizer['name'] = f'{visualizer.get("name", "visualizer")}-{uuid.uuid4().hex}'
+
+
 def build_runner(cfg: Config) -> Runner:
     """Builds the runner the config asks for (``runner_type``) or mmengine's default one.
 
-    Distributed runs on CPUs (``launcher='pytorch'`` without a GPU) start a gloo process group.
+    Each runner gets a visualizer of its own, so runs one after another in a process each log
+    into their own folder. Distributed runs on CPUs (``launcher='pytorch'`` without a GPU) start
+    a gloo process group.
     """
     _prepare_cpu_distributed(cfg)
+    _own_visualizer(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

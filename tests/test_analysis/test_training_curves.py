@@ -47,8 +47,10 @@ def test_epoch_means_average_each_epochs_logged_losses(tmp_path):
         '20260101_000000/vis_data/scalars.json')
 
 
-def test_plot_has_one_panel_per_run(tmp_path):
-    curves = {'FCMAE': LossCurve([1, 2, 3], [1.0, 0.8, 0.6]), 'UperNet': LossCurve([1, 2], [2, 1])}
-    path = plot_loss_curves(curves, str(tmp_path / 'plots' / 'losses.png'), title='demo')
+def test_plot_has_one_panel_per_task(tmp_path):
+    panels = {'FCMAE': {'V2': LossCurve([1, 2, 3], [1.0, 0.8, 0.6])},
+              'UperNet': {'fine-tuned': LossCurve([1, 2], [2, 1]),
+                          'scratch': LossCurve([1, 2], [2, 1.5])}}
+    path = plot_loss_curves(panels, str(tmp_path / 'plots' / 'losses.png'), title='demo')
     width, height = Image.open(path).size
     assert (width, height) == (round(3.2 * 2 * 120), round(2.8 * 120))

@@ -18,7 +18,7 @@ from mmconvnextv2.models import ConvNeXtV2
 pytestmark = pytest.mark.slow  # starts real training runs
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STAGES = ('classifier', 'scratch', 'mask_rcnn', 'mask_rcnn_scratch', 'fcmae', 'upernet',
+STAGES = ('classifier', 'classifier_scratch', 'mask_rcnn', 'mask_rcnn_scratch', 'fcmae', 'upernet',
           'upernet_scratch', 'zoo', 'cosine')
 ROWS = [('FCMAE V2 pre-training', 'held-out loss'), ('classification', 'top-1 %'),
         ('Mask R-CNN', 'box AP %'), ('Mask R-CNN', 'mask AP %'), ('UperNet', 'mIoU %')]

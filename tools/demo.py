@@ -94,8 +94,8 @@ class Budget:
     reconstructed: int = 4
 
 
-# A few hundred iterations each. Measured: 10 min 21 s on a fresh clone, 2 idle cores, with the
-# scratch runs of Mask R-CNN and UperNet (docs/results.md).
+# A few hundred iterations each. Measured: 10 min 40 s on a fresh clone, 2 idle cores, with the
+# scratch runs of every downstream stage (docs/results.md).
 FULL = Budget(
     fcmae=dict(max_epochs=3, num_scenes=1920, batch_size=32),  # 180 iterations
     # 290 iterations of 32 over 300 labelled scenes (the study's middle budget), test on 600

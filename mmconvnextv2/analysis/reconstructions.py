@@ -1,4 +1,5 @@
-"""FCMAE reconstructions as pictures: original | masked input | reconstruction | visible pasted."""
+"""FCMAE reconstructions: as pictures (original | masked input | reconstruction | visible pasted),
+and the loss of the removed patches by how much of each a shape covers."""
 import os
 import os.path as osp
 
@@ -9,6 +10,10 @@ from PIL import Image
 from mmconvnextv2.models.heads import patchify, unpatchify
 
 PANELS = ('original', 'masked', 'reconstruction', 'pasted')
+# Removed patches by the fraction of their pixels that shapes cover: (name, low, high], with the
+# first bin exactly 0.
+COVER_BINS = (('ground only', -1.0, 0.0), ('edge (shape < 50 %)', 0.0, 0.5),
+              ('inside (shape >= 50 %)', 0.5, 1.0))
 
 
 @torch.no_grad()
@@ -66,3 +71,31 @@ def save_reconstruction_grid(model: torch.nn.Module, raw_images: torch.Tensor, p
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     Image.fromarray(np.concatenate(rows, axis=0)).save(path)
     return path
+
+
+@torch.no_grad()
+def loss_by_shape_cover(model: torch.nn.Module, images: torch.Tensor, shape_masks: torch.Tensor,
+                        mask: torch.Tensor) -> dict[str, tuple[int, float]]:
+    """The reconstruction loss of the removed patches, by the bins of :data:`COVER_BINS`.
+
+    Tells a model that paints a shape's colour into a removed patch from one that also draws
+    where its edge runs: the first lowers the loss inside shapes, only the second at their edges.
+
+    Args:
+        model: An :class:`~mmconvnextv2.models.FCMAE`.
+        images: (N, 3, H, W) images as the model sees them (after its data preprocessor).
+        shape_masks: (N, H, W), 1 where a pixel belongs to a shape, 0 on the ground.
+        mask: (N, H/32, W/32) mask, 1 where a patch is removed.
+
+    Returns:
+        Each bin's name: the number of removed patches in it and their mean loss (nan if none).
+    """
+    per_patch = model.head.patch_losses(model.reconstruct(images, mask), images)
+    cover = patchify(shape_masks.unsqueeze(1).float(), model.patch_size).mean(-1)
+    removed = mask.flatten(1).bool()
+    bins = {}
+    for name, low, high in COVER_BINS:
+        chosen = removed & (cover > low) & (cover <= high)
+        count = int(chosen.sum())
+        bins[name] = (count, float(per_patch[chosen].mean()) if count else float('nan'))
+    return bins

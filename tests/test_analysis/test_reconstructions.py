@@ -3,7 +3,8 @@ from mmpretrain.registry import MODELS
 from PIL import Image
 
 import mmconvnextv2.models  # noqa: F401
-from mmconvnextv2.analysis import reconstruction_panels, save_reconstruction_grid
+from mmconvnextv2.analysis import (loss_by_shape_cover, reconstruction_panels,
+                                   save_reconstruction_grid)
 from mmconvnextv2.models.utils import upsample_mask
 
 SMALL = dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32])
@@ -46,3 +47,24 @@ def test_grid_has_a_row_of_four_panels_per_image(tmp_path):
     # The first panel is the input itself, BGR packed -> RGB shown.
     first = torch.from_numpy(__import__('numpy').asarray(image))[:64, :64]
     assert torch.equal(first.permute(2, 0, 1).float(), raw[0].flip(0))
+
+
+def test_loss_by_shape_cover_bins_the_removed_patches_and_keeps_their_loss():
+    model = small_fcmae()
+    images = torch.randn(2, 3, 64, 96)
+    mask = torch.tensor([[[1., 0., 1.], [0., 1., 1.]], [[0., 1., 1.], [1., 1., 0.]]])
+    shapes = torch.zeros(2, 64, 96)
+    shapes[0, :32, :32] = 1  # scene 0, patch (0, 0): all shape
+    shapes[0, 32:40, 64:] = 1  # scene 0, patch (1, 2): a quarter
+    shapes[0, :32, 32:64] = 1  # scene 0, patch (0, 1): all shape, but kept
+    shapes[1, :, 40:48] = 1  # scene 1, patches (0, 1) and (1, 1): a quarter each
+    bins = loss_by_shape_cover(model, images, shapes, mask)
+    assert [count for count, _ in bins.values()] == [4, 3, 1]  # ground, edge, inside
+
+    pred = model.reconstruct(images, mask)
+    only = torch.zeros_like(mask)
+    only[0, 0, 0] = 1
+    torch.testing.assert_close(bins['inside (shape >= 50 %)'][1],
+                               float(model.head.loss(pred, images, only)))
+    weighted = sum(count * loss for count, loss in bins.values()) / mask.sum()
+    torch.testing.assert_close(float(weighted), float(model.head.loss(pred, images, mask)))

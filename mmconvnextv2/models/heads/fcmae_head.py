@@ -53,6 +53,16 @@ class FCMAEReconstructionHead(BaseModule):
         var = patches.var(dim=-1, keepdim=True)
         return (patches - mean) / (var + self.eps).sqrt()
 
+    def patch_losses(self, pred: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """The mean squared error of every patch, removed or not, (N, h * w).
+
+        Args:
+            pred: The decoder's output, (N, p * p * C, h, w).
+            images: The (pre-processed) input images, (N, C, h * p, w * p).
+        """
+        pred = pred.flatten(2).transpose(1, 2).float()
+        return (pred - self.target(images.float())).pow(2).mean(dim=-1)
+
     def loss(self, pred: torch.Tensor, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean over removed patches of the per-patch mean squared error.
 
@@ -61,7 +71,6 @@ class FCMAEReconstructionHead(BaseModule):
             images: The (pre-processed) input images, (N, C, h * p, w * p).
             mask: (N, h, w), 1 where the patch was removed.
         """
-        pred = pred.flatten(2).transpose(1, 2).float()
-        per_patch = (pred - self.target(images.float())).pow(2).mean(dim=-1)
+        per_patch = self.patch_losses(pred, images)
         removed = mask.flatten(1).to(per_patch.dtype)
         return (per_patch * removed).sum() / removed.sum()

@@ -12,20 +12,20 @@ from .features import (CONVNEXT_GRN_HOOK_PATTERN, CONVNEXT_MLP_HOOK_PATTERN, DEF
                        preprocess, read_config, record_outputs)
 from .images import (ImageSource, dataset_labels, fixed_size_pipeline, load_image, load_images,
                      round_robin_indices)
-from .reconstructions import (COVER_BINS, PANELS, loss_by_shape_cover, reconstruction_panels,
-                              save_reconstruction_grid)
+from .reconstructions import (COVER_BINS, PANELS, CoverBin, loss_by_shape_cover,
+                              reconstruction_panels, save_reconstruction_grid)
 from .report import LayerDistance, plot_distances, write_csv, write_json
 from .training_curves import (LossCurve, epoch_mean_losses, find_loss_curve, find_training_log,
                               plot_loss_curves, read_loss_curve)
 
 __all__ = ['CONVNEXT_BLOCK_PATTERN', 'CONVNEXT_GRN_HOOK_PATTERN', 'CONVNEXT_MLP_HOOK_PATTERN',
-           'COVER_BINS', 'ChannelStatistics', 'DEAD_EPS', 'DEAD_TOL', 'DEFAULT_HOOK_PATTERN',
-           'DetectionRow', 'ImageSource', 'Instances', 'LayerDistance', 'LossCurve', 'PANELS',
-           'SATURATED_TOL', 'backbone_forward', 'block_update_ratios', 'build_model',
-           'build_test_dataset', 'centre_channels', 'channel_matrix', 'channel_statistics',
-           'cosine_table', 'dataset_labels', 'decode_segmentation', 'detection_rows',
-           'epoch_mean_losses', 'find_hook_points', 'find_loss_curve', 'find_training_log',
-           'fixed_size_pipeline', 'load_detector', 'load_image', 'load_images',
+           'COVER_BINS', 'ChannelStatistics', 'CoverBin', 'DEAD_EPS', 'DEAD_TOL',
+           'DEFAULT_HOOK_PATTERN', 'DetectionRow', 'ImageSource', 'Instances', 'LayerDistance',
+           'LossCurve', 'PANELS', 'SATURATED_TOL', 'backbone_forward', 'block_update_ratios',
+           'build_model', 'build_test_dataset', 'centre_channels', 'channel_matrix',
+           'channel_statistics', 'cosine_table', 'dataset_labels', 'decode_segmentation',
+           'detection_rows', 'epoch_mean_losses', 'find_hook_points', 'find_loss_curve',
+           'find_training_log', 'fixed_size_pipeline', 'load_detector', 'load_image', 'load_images',
            'loss_by_shape_cover', 'mean_cosine_distance', 'num_extra_tokens', 'overlay_masks',
            'plot_channel_grid', 'plot_detection_rows', 'plot_distances', 'plot_loss_curves',
            'preprocess', 'read_config', 'read_loss_curve', 'reconstruction_panels',

@@ -2,6 +2,7 @@
 and the loss of the removed patches by how much of each a shape covers."""
 import os
 import os.path as osp
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -73,13 +74,27 @@ def save_reconstruction_grid(model: torch.nn.Module, raw_images: torch.Tensor, p
     return path
 
 
+class CoverBin(NamedTuple):
+    """The removed patches of one bin of :data:`COVER_BINS`.
+
+    Attributes:
+        count: How many there are.
+        loss: The model's mean loss on them (nan if none).
+        colour_only: The mean loss of predicting each patch's own colour, its per-channel mean in
+            the target, and nothing of where anything lies inside it (nan if none).
+    """
+    count: int
+    loss: float
+    colour_only: float
+
+
 @torch.no_grad()
 def loss_by_shape_cover(model: torch.nn.Module, images: torch.Tensor, shape_masks: torch.Tensor,
-                        mask: torch.Tensor) -> dict[str, tuple[int, float]]:
+                        mask: torch.Tensor) -> dict[str, CoverBin]:
     """The reconstruction loss of the removed patches, by the bins of :data:`COVER_BINS`.
 
     Tells a model that paints a shape's colour into a removed patch from one that also draws
-    where its edge runs: the first lowers the loss inside shapes, only the second at their edges.
+    where its edge runs: the first gets near the colour-only loss, only the second below it.
 
     Args:
         model: An :class:`~mmconvnextv2.models.FCMAE`.
@@ -88,14 +103,19 @@ def loss_by_shape_cover(model: torch.nn.Module, images: torch.Tensor, shape_mask
         mask: (N, H/32, W/32) mask, 1 where a patch is removed.
 
     Returns:
-        Each bin's name: the number of removed patches in it and their mean loss (nan if none).
+        Each bin's name and its :class:`CoverBin`.
     """
+    p, channels = model.patch_size, images.shape[1]
     per_patch = model.head.patch_losses(model.reconstruct(images, mask), images)
-    cover = patchify(shape_masks.unsqueeze(1).float(), model.patch_size).mean(-1)
+    target = model.head.target(images.float())
+    pixels = target.unflatten(-1, (p * p, channels))  # patchify's (row, column, channel) order
+    colour_only = (pixels - pixels.mean(-2, keepdim=True)).pow(2).mean((-2, -1))
+    cover = patchify(shape_masks.unsqueeze(1).float(), p).mean(-1)
     removed = mask.flatten(1).bool()
     bins = {}
     for name, low, high in COVER_BINS:
         chosen = removed & (cover > low) & (cover <= high)
         count = int(chosen.sum())
-        bins[name] = (count, float(per_patch[chosen].mean()) if count else float('nan'))
+        bins[name] = CoverBin(count, float(per_patch[chosen].mean()) if count else float('nan'),
+                              float(colour_only[chosen].mean()) if count else float('nan'))
     return bins

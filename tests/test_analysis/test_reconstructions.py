@@ -59,12 +59,17 @@ def test_loss_by_shape_cover_bins_the_removed_patches_and_keeps_their_loss():
     shapes[0, :32, 32:64] = 1  # scene 0, patch (0, 1): all shape, but kept
     shapes[1, :, 40:48] = 1  # scene 1, patches (0, 1) and (1, 1): a quarter each
     bins = loss_by_shape_cover(model, images, shapes, mask)
-    assert [count for count, _ in bins.values()] == [4, 3, 1]  # ground, edge, inside
+    assert [row.count for row in bins.values()] == [4, 3, 1]  # ground, edge, inside
 
     pred = model.reconstruct(images, mask)
     only = torch.zeros_like(mask)
     only[0, 0, 0] = 1
-    torch.testing.assert_close(bins['inside (shape >= 50 %)'][1],
-                               float(model.head.loss(pred, images, only)))
-    weighted = sum(count * loss for count, loss in bins.values()) / mask.sum()
+    inside = bins['inside (shape >= 50 %)']
+    torch.testing.assert_close(inside.loss, float(model.head.loss(pred, images, only)))
+    weighted = sum(row.count * row.loss for row in bins.values()) / mask.sum()
     torch.testing.assert_close(float(weighted), float(model.head.loss(pred, images, mask)))
+    # Colour only: the patch normalised as a whole, less each channel's mean, squared.
+    patch = images[0, :, :32, :32]
+    normalised = (patch - patch.mean()) / (patch.var() + model.head.eps).sqrt()
+    residual = normalised - normalised.mean((1, 2), keepdim=True)
+    torch.testing.assert_close(inside.colour_only, float(residual.pow(2).mean()))

@@ -1,8 +1,10 @@
 """FCMAE's loss on the removed patches of validation scenes, by how much of each a shape covers.
 
-A model that paints a shape's colour into a removed patch lowers the loss inside shapes; only one
-that also draws where the shape's edge runs lowers it at the edges. Predicting each patch's own
-mean (zero in the normalised target) scores 1.0 in every bin.
+Beside the model's loss, two references: predicting each patch's own mean (zero in the normalised
+target) scores 1.0; predicting each patch's own colour (its per-channel means) and nothing of
+where anything lies inside it scores the colour-only loss. A model that paints a shape's colour
+into a removed patch gets near the colour-only loss; only one that also draws where the shape's
+edge runs gets below it.
 
 Example:
     python tools/analysis/fcmae_loss_by_cover.py configs/fcmae/fcmae_convnextv2-atto_shapes.py \\
@@ -48,9 +50,9 @@ def main() -> None:
     mask = model.draw_mask(images, generator=torch.Generator().manual_seed(args.seed))
     bins = loss_by_shape_cover(model, images, shapes, mask)
     print(f'{args.num_scenes} validation scenes at {size}², mask seed {args.seed}\n')
-    print('| removed patches | count | mean loss |\n|---|---|---|')
-    for name, (count, loss) in bins.items():
-        print(f'| {name} | {count} | {loss:.3f} |')
+    print('| removed patches | count | loss | colour-only loss |\n|---|---|---|---|')
+    for name, row in bins.items():
+        print(f'| {name} | {row.count} | {row.loss:.3f} | {row.colour_only:.3f} |')
 
 
 if __name__ == '__main__':

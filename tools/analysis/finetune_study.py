@@ -54,7 +54,8 @@ def parse_args() -> argparse.Namespace:
                         help='numbers of labelled training scenes')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--arms', nargs='+', choices=list(ARMS), default=DEFAULT_ARMS,
-                        help='default: every arm whose encoder the zoo has (not the ablation)')
+                        help='default: scratch and the zoo encoders with the plain recipes (not '
+                        "the paper's fine-tuning recipe, nor the ablation)")
     parser.add_argument('--iters', type=int, default=300,
                         help='fine-tuning steps of batch 32 at every label budget')
     parser.add_argument('--num-val', type=int, default=600, help='validation scenes')

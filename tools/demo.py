@@ -99,9 +99,9 @@ class Budget:
 FULL = Budget(
     fcmae=dict(max_epochs=3, num_scenes=1920, batch_size=32),  # 180 iterations
     # 290 iterations of 32 over 300 labelled scenes (the study's middle budget), test on 600
-    # scenes. From scratch the loss stays at ln 6 for ~200 steps: 192 iterations left it at
-    # 18.7 %. With 1536 scenes, 288 iterations gave scratch 40.0 % and the encoder 36.5 %:
-    # with that many labels the pre-training no longer shows (docs/results.md).
+    # scenes. From scratch the loss stays near ln 6 for 100-200 steps: 192 iterations left it near
+    # chance. At 300 scenes every seed of the study learns from scratch and has the encoder
+    # ahead; at 1500, scratch's seeds spread too widely for one seed (docs/results.md).
     classifier=dict(max_epochs=29, num_train=300, config=PLAIN_CLASSIFIER_CONFIG),
     # 120 iterations of 4 at 5x the config's lr (its warm-up of 100 iterations shortened to 10):
     # the heads start from random weights. On the demo's scenes this got box AP 13.0, where 40

@@ -1,12 +1,15 @@
 """ConvNeXt V2 on the OpenMMLab stack: GRN, the backbone, FCMAE and downstream recipes.
 
-Importing the package makes ``mmconvnextv2::`` config bases resolvable and lets checkpoints written
-by mmengine runners load with torch's weights-only unpickler.
+Importing the package checks the versions of torch and the OpenMMLab packages
+(:mod:`mmconvnextv2.dependencies`) and changes nothing global. The subpackages register their
+modules in the ``mmconvnextv2`` scope; :func:`register_config_scope` lets mmengine resolve
+``_base_ = 'mmconvnextv2::<path>'`` in configs of your own.
 """
-from .utils import allow_mmengine_checkpoint_types, register_all_modules, register_config_scope
+from .dependencies import check_dependencies
 from .version import __version__
 
-register_config_scope()
-allow_mmengine_checkpoint_types()
+check_dependencies()
 
-__all__ = ['__version__', 'register_all_modules']
+from .utils import register_all_modules, register_config_scope  # noqa: E402
+
+__all__ = ['__version__', 'register_all_modules', 'register_config_scope']

@@ -7,7 +7,13 @@
 # TORCH_CUDA_ARCH_LIST (e.g. "9.0" or "8.6;9.0"), compiled by the nvcc of CUDA_HOME. MAX_JOBS
 # parallel compile jobs (default: all cores). PYTHON must have torch, setuptools < 81 (mmcv's
 # setup.py imports pkg_resources) and wheel; nothing is downloaded. Used by tools/setup_env.sh and
-# by the GPU check on a machine without network (docs/gpu.md).
+# on a CUDA machine without network (docs/gpu.md).
+#
+# Two things make it faster than mmcv's own build, with the same ops and code: no debug
+# information (-g0 after Python's -g, which made the library 12 times larger and each compile
+# ~1.6 times longer), and a precompiled header. 63 of mmcv's 83 C++ files begin with
+# pytorch_cpp_helper.hpp, i.e. with torch's ATen headers, whose parsing is most of their compile
+# time; tools/pch_ninja.sh precompiles it with the build's own flags before ninja runs.
 set -euo pipefail
 
 if [[ $# -ne 3 ]]; then
@@ -46,10 +52,27 @@ if [[ "${FORCE_CUDA:-0}" == 1 ]]; then
     # lacks: searched after the toolkit's own include folder.
     nvidia_includes="$(ls -d "$(dirname "$torch_dir")"/nvidia/*/include 2>/dev/null | paste -sd:)"
     export CPATH="${CPATH:+$CPATH:}$nvidia_includes"
+    # What the CUDA build needs (ninja, nvcc, libcudart, a compiler nvcc supports), checked in
+    # seconds rather than found missing minutes into the build.
+    bash "$(dirname "${BASH_SOURCE[0]}")/cuda_build_preflight.sh" "$python_bin"
 fi
 
+# torch runs the `ninja` it finds first on PATH: tools/pch_ninja.sh under that name, which then
+# runs the real one (the Python environment's, else the system's).
+real_ninja="$(dirname "$python_bin")/ninja"
+[[ -x "$real_ninja" ]] || real_ninja="$(command -v ninja || true)"
+[[ -n "$real_ninja" ]] || { echo "build_mmcv: no ninja found: pip install ninja" >&2; exit 1; }
+mkdir "$work/bin"
+ln -s "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pch_ninja.sh" "$work/bin/ninja"
+
+# Python's compile flags (-O3 -DNDEBUG ...) with -g0 after its -g. CFLAGS replaces them in
+# setuptools' distutils, so they are all given.
+cflags="$("$python_bin" -c 'import sysconfig; print(sysconfig.get_config_var("CFLAGS"))') -g0"
+
 mkdir -p "$out"
-(cd "$src" && MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+(cd "$src" && PATH="$work/bin:$PATH" REAL_NINJA="$real_ninja" \
+    PCH_HEADER="$src/mmcv/ops/csrc/common/pytorch_cpp_helper.hpp" CFLAGS="$cflags" \
+    MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
     "$python_bin" -m pip wheel -q --disable-pip-version-check --no-build-isolation --no-deps . \
     -w "$out")
 ls "$out"/mmcv-*.whl

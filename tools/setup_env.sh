@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Creates (or checks) the project's environment in .venv/ at the repository root.
+# Creates (or checks) an environment of the project at the repository root.
 #
-# Usage: tools/setup_env.sh                set up (fast when nothing changed)
-#        tools/setup_env.sh --print-plan   print the build plan (CPU or CUDA) and exit
+# Usage: tools/setup_env.sh [--stack pinned|oldest|newest] [--print-plan]
+#
+#   --stack pinned   (default) .venv/: the project's own stack, torch of requirements/torch.txt,
+#                    the OpenMMLab packages and test tools at their pins; the package is on the
+#                    path in place (make setup, make test, make demo)
+#   --stack oldest   .venv-oldest/: the oldest supported stack, torch of
+#                    requirements/torch-oldest.txt, mmcv built against it, and the package
+#                    installed as a user would, `pip install -e .[tests,spconv]`, with the same
+#                    OpenMMLab packages; CPU only (make test-compat)
+#   --stack newest   .venv-newest/: as oldest, with the newest torch on PyPI,
+#                    requirements/torch-newest.txt (make test-newest)
+#   --print-plan     print the build plan (CPU or CUDA) and exit
 #
 # Idempotent: a stamp file records a hash of the requirement files, of this script and of the
 # GPUs found, so a second run with nothing changed exits in well under a second. mmcv 2.1.0 has no
@@ -20,12 +30,30 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$root/.venv"
 python_bin="${PYTHON:-python3.11}"
 command -v "$python_bin" >/dev/null 2>&1 || python_bin=python3
 
+stack=pinned
+print_plan_only=0
+usage() { echo "usage: $0 [--stack pinned|oldest|newest] [--print-plan]" >&2; exit 2; }
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --stack) [[ $# -ge 2 ]] || usage; stack="$2"; shift 2 ;;
+        --print-plan) print_plan_only=1; shift ;;
+        *) usage ;;
+    esac
+done
+case "$stack" in
+    pinned) venv="$root/.venv"; torch_requirements="$root/requirements/torch.txt" ;;
+    # The compat suite checks the oldest stack on the CPU; its GPU users build as in pinned.
+    oldest|newest) venv="$root/.venv-$stack"
+                   torch_requirements="$root/requirements/torch-$stack.txt"
+                   export MMCONVNEXTV2_DEVICE=cpu ;;
+    *) usage ;;
+esac
+
 mmcv_version=2.1.0
-torch_version="$(sed -n 's/^torch==//p' "$root/requirements/torch.txt")"
+torch_version="$(sed -n 's/^torch==//p' "$torch_requirements")"
 spconv_version="$(sed -n 's/^spconv==//p' "$root/requirements/spconv.txt")"
 # spconv's CUDA wheels of $spconv_version, newest first: each bundles its own CUDA runtime.
 spconv_cuda_builds=(12.6 12.4 12.1 11.8)
@@ -154,12 +182,9 @@ print_plan() {
     fi
 }
 
-if [[ "${1:-}" == --print-plan ]]; then
+if [[ "$print_plan_only" == 1 ]]; then
     print_plan
     exit
-elif [[ $# -gt 0 ]]; then
-    echo "usage: $0 [--print-plan]" >&2
-    exit 2
 fi
 
 stamp="$venv/.mmconvnextv2-setup"
@@ -182,10 +207,10 @@ pip_cmd=("$venv/bin/python" -m pip --disable-pip-version-check --no-input)
 quiet_pip_config() { grep -v 'is ignored: it is neither a file nor a directory' >&2; }
 pip() { "${pip_cmd[@]}" "$@" 2> >(quiet_pip_config); }
 
-log "build tools and torch $torch_version"
+log "build tools and torch $torch_version ($stack stack)"
 pip install -q --upgrade 'pip>=24,<26'
 pip install -q -r "$root/requirements/build.txt"
-pip install -q -r "$root/requirements/torch.txt"
+pip install -q -r "$torch_requirements"
 
 make_plan
 if [[ -n "$plan_error" ]]; then
@@ -196,10 +221,10 @@ wheelhouse="$plan_wheelhouse"
 if [[ "$plan_device" == cuda ]]; then
     export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$plan_arch_list" CUDA_HOME="$plan_cuda_home"
     build_note="CUDA $plan_torch_cuda kernels for compute capability $plan_arch_list (nvcc in \
-$plan_cuda_home), about 15 minutes on 16 cores"
+$plan_cuda_home); its time is not measured yet"
 else
     export FORCE_CUDA=0
-    build_note="CPU kernels only, about 11 minutes on 2 cores"
+    build_note="CPU kernels only, about 2-4 minutes on 2 cores"
 fi
 log "plan: $plan_device build (GPUs: $plan_gpu_caps), $plan_spconv"
 
@@ -220,7 +245,21 @@ fi
 # Reinstalled every time: a CPU and a CUDA wheel carry the same version.
 pip install -q --no-deps --force-reinstall "$wheelhouse"/mmcv-${mmcv_version}-*.whl
 # mmcv's own runtime requirements (it was installed with --no-deps to keep pip off its sdist).
-pip install -q addict 'packaging' Pillow pyyaml yapf opencv-python
+pip install -q addict 'packaging' Pillow pyyaml yapf opencv-python -c "$torch_requirements"
+
+if [[ "$stack" != pinned ]]; then
+    log "mmconvnextv2 as a user installs it: pip install -e .[tests,spconv]"
+    # The same OpenMMLab packages as the pinned stack; the torch requirements hold torch and, for
+    # the oldest stack, numpy < 2.
+    pip install -q -e "$root[tests,spconv]" "mmcv==$mmcv_version" -f "$wheelhouse" \
+        -c "$root/requirements/mminstall.txt" -c "$torch_requirements"
+    pip install -q --no-deps --target "$venv/hf-reference" -r "$root/requirements/hf.txt"
+    "$venv/bin/python" -c 'import mmcv.ops, mmdet, mmseg, mmpretrain, spconv.pytorch, mmconvnextv2
+import torch; print(f"environment ok: torch {torch.__version__}, mmcv {mmcv.__version__}")'
+    echo "$want" > "$stamp"
+    log "done in $((SECONDS - start)) s"
+    exit 0
+fi
 
 log "OpenMMLab stack and test tools"
 # spconv and spconv-cuXYZ (and their cumm, cumm-cuXYZ) install the same modules: keep one kind.

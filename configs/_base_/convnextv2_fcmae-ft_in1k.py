@@ -16,8 +16,8 @@
 # One machine (official TRAINING.md): 8 GPUs x 32 images x 4 accumulated iterations,
 #   --cfg-options optim_wrapper.accumulative_counts=4
 _base_ = [
-    'mmconvnextv2::_base_/models/convnextv2_classifier.py',
-    'mmconvnextv2::_base_/datasets/imagenet_bs32_convnextv2_224.py',
+    './models/convnextv2_classifier.py',
+    './datasets/imagenet_bs32_convnextv2_224.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 

@@ -7,8 +7,8 @@
 # checkpoint with --cfg-options model.backbone.init_cfg.checkpoint=PATH. Warm-up from lr 0, last
 # incomplete batch dropped, lr scaled to each run's effective batch (docs/recipes.md).
 _base_ = [
-    'mmconvnextv2::_base_/models/convnextv2_classifier.py',
-    'mmconvnextv2::_base_/datasets/imagenet21k_bs128_convnextv2_224.py',
+    './models/convnextv2_classifier.py',
+    './datasets/imagenet21k_bs128_convnextv2_224.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 

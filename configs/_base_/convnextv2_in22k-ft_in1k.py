@@ -7,7 +7,7 @@
 # data set at 224, 384 or 512 pixels. Start from the IN-22K run's checkpoint (its 21,841-class
 # head is left out and re-initialised) with --cfg-options model.backbone.init_cfg.checkpoint=PATH.
 _base_ = [
-    'mmconvnextv2::_base_/models/convnextv2_classifier.py',
+    './models/convnextv2_classifier.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 

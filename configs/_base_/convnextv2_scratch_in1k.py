@@ -5,8 +5,8 @@
 # mixup 0.8 / cutmix 1.0, label smoothing 0.1, EMA 0.9999, head_init_scale 1. No layer decay, and
 # the fine-tuning's no-decay rule (GRN, norms, biases). Per-size configs set arch, drop path, head.
 _base_ = [
-    'mmconvnextv2::_base_/models/convnextv2_classifier.py',
-    'mmconvnextv2::_base_/datasets/imagenet_bs32_convnextv2_224.py',
+    './models/convnextv2_classifier.py',
+    './datasets/imagenet_bs32_convnextv2_224.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 

@@ -7,7 +7,7 @@
 # 2 warm-up epochs, EMA decay 0.99 (0.9999 would average over more steps than the whole run),
 # mixup/cutmix 0.3 (the femto/pico value), crops of at least 60 % of the scene (the label is the
 # main shape). `num_train` scenes of the 'train' split; the study varies it.
-_base_ = 'mmconvnextv2::convnextv2/convnextv2-atto_32xb32_in1k.py'
+_base_ = './convnextv2-atto_32xb32_in1k.py'
 
 num_classes = 6
 img_size = 96

@@ -3,7 +3,7 @@
 # A plain recipe (AdamW, light crops and flips, label smoothing): the baseline that
 # convnextv2-atto_fcmae-ft_shapes.py (the paper's fine-tuning recipe) is compared with.
 _base_ = [
-    'mmconvnextv2::_base_/models/convnextv2_classifier.py',
+    '../_base_/models/convnextv2_classifier.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 

@@ -3,6 +3,6 @@
 #   tools/test.py configs/convnextv2/convnextv2-base_32xb32_in1k-multires.py CHECKPOINT
 # Any config evaluates this way with --cfg-options
 #   test_cfg.type=mmconvnextv2.MultiResolutionTestLoop "test_cfg.resolutions=[224,384]"
-_base_ = 'mmconvnextv2::convnextv2/convnextv2-base_32xb32_in1k.py'
+_base_ = './convnextv2-base_32xb32_in1k.py'
 
 test_cfg = dict(type='mmconvnextv2.MultiResolutionTestLoop', resolutions=[224, 288, 384])

@@ -1,7 +1,7 @@
 # ConvNeXt V2-Base: IN-22K fine-tuned model fine-tuned on ImageNet-1K, 384x384 (paper: 87.7 top-1).
 _base_ = [
-    'mmconvnextv2::_base_/convnextv2_in22k-ft_in1k.py',
-    'mmconvnextv2::_base_/datasets/imagenet_bs32_convnextv2_384.py',
+    '../_base_/convnextv2_in22k-ft_in1k.py',
+    '../_base_/datasets/imagenet_bs32_convnextv2_384.py',
 ]
 
 model = dict(backbone=dict(arch='base', drop_path_rate=0.1), head=dict(in_channels=1024))

@@ -1,5 +1,5 @@
 # ConvNeXt V2-Femto: FCMAE encoder fine-tuned on ImageNet-1K, 224x224 (paper: 78.5 top-1).
-_base_ = 'mmconvnextv2::_base_/convnextv2_fcmae-ft_in1k.py'
+_base_ = '../_base_/convnextv2_fcmae-ft_in1k.py'
 
 model = dict(
     backbone=dict(arch='femto', drop_path_rate=0.0),

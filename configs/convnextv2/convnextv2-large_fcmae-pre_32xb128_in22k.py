@@ -1,4 +1,4 @@
 # ConvNeXt V2-Large: FCMAE encoder fine-tuned on ImageNet-22K, 224x224 (intermediate stage).
-_base_ = 'mmconvnextv2::_base_/convnextv2_fcmae-ft_in22k.py'
+_base_ = '../_base_/convnextv2_fcmae-ft_in22k.py'
 
 model = dict(backbone=dict(arch='large', drop_path_rate=0.2), head=dict(in_channels=1536))

@@ -1,7 +1,7 @@
 # Peer check of the bundled classification task: mmpretrain's ResNet-18 (GAP neck, linear head)
 # with the data, recipe and schedule of convnextv2-atto_shapes.py. If it reaches >= 90 % top-1,
 # the task is learnable, and a ConvNeXt V2 falling short is a problem of the model or recipe.
-_base_ = 'mmconvnextv2::convnextv2/convnextv2-atto_shapes.py'
+_base_ = '../convnextv2/convnextv2-atto_shapes.py'
 
 model = dict(
     backbone=dict(_delete_=True, type='ResNet', depth=18, num_stages=4, out_indices=(3, ),

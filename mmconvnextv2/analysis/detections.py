@@ -10,8 +10,9 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset, pseudo_collate
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 from pycocotools import mask as mask_utils
+
+from mmconvnextv2.utils.checkpoint import load_source
 
 from .features import read_config
 
@@ -102,7 +103,7 @@ def load_detector(config: str | Config, checkpoint: str,
     cfg = read_config(config)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
         model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location=device, strict=True, logger='silent')
+    model.load_state_dict(load_source(checkpoint), strict=True)
     return model.to(device).eval()
 
 

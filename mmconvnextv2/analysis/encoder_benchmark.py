@@ -2,7 +2,7 @@
 
 Used by ``tools/analysis/benchmark_fcmae.py``; the timing itself is :mod:`.timing`.
 """
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -16,19 +16,36 @@ from .timing import rotated, summarize, time_call
 FULL = 'full'
 
 
-def build_encoders(arch: Arch, backends: list[str],
-                   device: torch.device) -> dict[str, torch.nn.Module]:
+def encoder_name(backend: str, depthwise: str = 'auto') -> str:
+    """The name of a sparse encoder: its backend, and the 'gather' backend's depthwise mode
+    unless it is ``'auto'`` (e.g. ``'gather full_map'``)."""
+    return backend if backend != 'gather' or depthwise == 'auto' else f'{backend} {depthwise}'
+
+
+def build_encoders(arch: Arch, backends: Sequence[str], device: torch.device,
+                   depthwise: Sequence[str] = ('auto', )) -> dict[str, torch.nn.Module]:
     """A :class:`SparseConvNeXtV2` per backend and the dense backbone (:data:`FULL`).
 
-    All hold the same weights, initialised from seed 0.
+    Args:
+        arch: The ConvNeXt V2 size.
+        backends: Sparse backends (``SPARSE_BACKENDS``).
+        device: Where the models go.
+        depthwise: The depthwise modes of the 'gather' backend: one encoder for each.
+
+    Returns:
+        The models by :func:`encoder_name`, then :data:`FULL`, all with the same weights,
+        initialised from seed 0.
     """
     torch.manual_seed(0)
     reference = ConvNeXtV2(arch=arch, with_out_norms=False, gap_before_final_norm=False)
     reference.init_weights()
     models: dict[str, torch.nn.Module] = {}
     for backend in backends:
-        models[backend] = SparseConvNeXtV2(arch=arch, sparse_backend=backend)
-        models[backend].load_state_dict(reference.state_dict())
+        # The depthwise mode chooses the 'gather' backend's conv only.
+        for mode in depthwise if backend == 'gather' else ('auto', ):
+            model = SparseConvNeXtV2(arch=arch, sparse_backend=backend, depthwise=mode)
+            model.load_state_dict(reference.state_dict())
+            models[encoder_name(backend, mode)] = model
     models[FULL] = reference
     return {name: model.to(device) for name, model in models.items()}
 

@@ -14,10 +14,10 @@ import torch
 from mmengine.config import Config
 from mmengine.hub import get_config
 from mmengine.registry import MODELS, DefaultScope
-from mmengine.runner import CheckpointLoader
 from torch import nn
 
 from mmconvnextv2.models import ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.utils.checkpoint import load_source
 
 # Every block of a ConvNeXt (ours: ``stages.i.j``, mmpretrain's: the same) and every encoder
 # layer of an mmpretrain ViT (``layers.i``).
@@ -83,9 +83,7 @@ def load_backbone_weights(model: nn.Module, checkpoint: str) -> None:
     Raises:
         ValueError: If backbone weights are missing: the analysis would see random features.
     """
-    state = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    state = state.get('state_dict', state)
-    result = model.load_state_dict(state, strict=False)
+    result = model.load_state_dict(load_source(checkpoint), strict=False)
     missing = [key for key in result.missing_keys if key.startswith('backbone.')]
     if missing:
         raise ValueError(f'{checkpoint} lacks {len(missing)} backbone weights of '

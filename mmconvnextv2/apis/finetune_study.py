@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import CheckpointLoader
 
 from mmconvnextv2.analysis import build_model, load_images, preprocess
 from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset
 from mmconvnextv2.utils import atomic_write_text
+from mmconvnextv2.utils.checkpoint import load_source
 
 from .runner import load_config
 from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, PLAIN_CLASSIFIER_CONFIG,
@@ -130,8 +130,7 @@ def check_encoder_blocks(network: str, checkpoint: str) -> None:
     Raises:
         ValueError: If the checkpoint has no ``backbone.stages.*`` blocks, or they differ.
     """
-    state = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    keys = [key for key in state.get('state_dict', state) if key.startswith('backbone.stages.')]
+    keys = [key for key in load_source(checkpoint) if key.startswith('backbone.stages.')]
     if not keys:
         raise ValueError(f'{checkpoint} has no backbone.stages.* weights: not an FCMAE run or '
                          'encoder checkpoint of ours.')

@@ -7,9 +7,11 @@ table rows each:
   weights (through :func:`~mmconvnextv2.converters.convert_state_dict`), forward and backward,
   eager and ``torch.compile``-d, in float32, bfloat16 and float16 autocast, against timm's eager
   float32 logits and gradients;
-* ``sparse-equivalence``: each FCMAE sparse-encoder backend on the device against the ``dense``
-  backend on the CPU, float32 with TF32 off, outputs and gradients;
-* ``fcmae``: one encoder training step per backend at mask ratio 0.6, time and memory
+* ``sparse-equivalence``: each FCMAE sparse encoder on the device (:data:`ENCODER_CASES`: every
+  backend, the ``gather`` backend with each of its depthwise paths) against the ``dense`` backend
+  on the CPU, float32 with TF32 off, outputs and gradients;
+* ``fcmae``: one training step of each of those encoders and of the dense backbone on the whole
+  image at mask ratio 0.6, time and memory
   (:func:`~mmconvnextv2.analysis.encoder_benchmark.time_encoders`, as
   ``tools/analysis/benchmark_fcmae.py``);
 * ``finetune-amp``: training steps of the shapes fine-tuning recipe's classifier under the mixed
@@ -18,9 +20,13 @@ table rows each:
 * ``mask-rcnn``: Mask R-CNN trained a few iterations on the shapes scenes, then tested: COCO APs;
 * ``upernet``: UperNet likewise: mIoU.
 
-A row is ``ok`` when its numbers are finite and within their limits, ``fail`` otherwise, ``skip``
-(with the reason) where the device cannot run it, and ``error`` (with the exception) when it
-raised; one row's error does not stop the others.
+A row is ``ok`` when its numbers are finite and within their limits, ``fail`` otherwise, and
+``error`` (with the exception) when it raised; one row's error does not stop the others. A row
+that this installation cannot run on the device is ``unavailable``, with the reason and the fix
+(mmcv without CUDA kernels, spconv missing or its CPU-only wheel on CUDA, row kernels that do not
+compile): a failure, since the check has then not checked what it names. ``skip`` is kept for
+rows that do not apply by design (float16 autocast on the CPU, which trains in bfloat16; bfloat16
+on a GPU without it). The check passes when every row is ``ok`` or ``skip``.
 """
 import math
 import os.path as osp
@@ -38,11 +44,13 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from mmconvnextv2.analysis.classifier_benchmark import build_timm
-from mmconvnextv2.analysis.encoder_benchmark import FULL, build_encoders, time_encoders
+from mmconvnextv2.analysis.encoder_benchmark import (FULL, build_encoders, encoder_name,
+                                                     time_encoders)
 from mmconvnextv2.analysis.timing import summarize, time_call
 from mmconvnextv2.converters import convert_state_dict
 from mmconvnextv2.datasets import ensure_shapes_dataset
-from mmconvnextv2.models import SPARSE_BACKENDS, ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.models import ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.models.backbones.row_depthwise import fused_kernels
 from mmconvnextv2.models.utils import random_patch_mask
 
 from .runner import load_config, use_amp
@@ -50,8 +58,14 @@ from .shapes_runs import CLASSIFIER_CONFIG, train_mask_rcnn, train_upernet
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STAGES = ('backbone', 'sparse-equivalence', 'fcmae', 'finetune-amp', 'mask-rcnn', 'upernet')
-OK, FAIL, SKIP, ERROR = 'ok', 'fail', 'skip', 'error'
+OK, FAIL, SKIP, UNAVAILABLE, ERROR = 'ok', 'fail', 'skip', 'unavailable', 'error'
+# The statuses of a passing check.
+PASSING = (OK, SKIP)
 MASK_RATIO = 0.6
+# The sparse encoders of the sparse-equivalence and fcmae stages: (backend, depthwise), each
+# 'gather' depthwise path on its own, so that the one 'auto' does not take is checked too.
+ENCODER_CASES = (('dense', 'auto'), ('gather', 'rows'), ('gather', 'full_map'),
+                 ('spconv', 'auto'))
 # What the fcmae rows show of each encoder's timing and memory.
 FCMAE_METRICS = ('median_ms', 'iqr_ms', 'activation_mb', 'peak_mb')
 # Unit roundoff of each compute dtype.
@@ -128,11 +142,12 @@ class CheckRow:
 
     Attributes:
         stage: One of :data:`STAGES`.
-        case: What of the stage, e.g. ``'eager bf16'`` or ``'gather'``.
-        status: ``'ok'``, ``'fail'``, ``'skip'`` or ``'error'``.
+        case: What of the stage, e.g. ``'eager bf16'`` or ``'gather rows'``.
+        status: ``'ok'``, ``'fail'``, ``'skip'``, ``'unavailable'`` or ``'error'`` (module
+            docstring).
         metrics: The measured numbers.
         limits: Upper limits of some metrics; a metric above its limit fails the row.
-        note: Why a row was skipped or raised, or what its numbers mean.
+        note: Why a row was skipped, is unavailable or raised, or what its numbers mean.
     """
     stage: str
     case: str
@@ -213,17 +228,44 @@ def randomise_(model: nn.Module, seed: int) -> nn.Module:
 
 
 def spconv_unavailable(device: torch.device) -> str | None:
-    """Why the ``spconv`` backend cannot run on ``device``, or None when it can."""
+    """Why the ``spconv`` backend cannot run on ``device``, or None when it can.
+
+    spconv is part of the project's environment on every device (``requirements/spconv.txt``,
+    the CPU wheel on a CPU machine), so a missing one makes the row unavailable on the CPU too.
+    """
     try:
         import spconv
         from spconv.cppconstants import CPU_ONLY_BUILD
     except ImportError as error:
-        return (f'spconv is not installed ({error}); tools/setup_env.sh installs it, a machine '
-                'without network has none (docs/gpu.md)')
+        return (f'spconv is not installed ({error}): tools/setup_env.sh installs it (the CPU '
+                'wheel, or spconv-cu126 on a GPU machine); offline, bring its wheels '
+                '(docs/gpu.md)')
     if device.type == 'cuda' and CPU_ONLY_BUILD:
-        return (f'spconv {spconv.__version__} is the CPU-only wheel; CUDA needs spconv-cu126 '
-                '(tools/setup_env.sh installs it on a GPU machine)')
+        return (f'spconv {spconv.__version__} is the CPU-only wheel: CUDA needs a CUDA wheel such '
+                'as spconv-cu126 (pip uninstall spconv cumm, then pip install spconv-cu126; '
+                'tools/setup_env.sh does this on a GPU machine)')
     return None
+
+
+def row_kernels_unavailable(device: torch.device) -> str | None:
+    """Why the row depthwise kernels do not compile on ``device``, or None when they do."""
+    if fused_kernels(device.type) is None:
+        return (f'torch.compile of the row depthwise conv failed on {device.type} (the warning '
+                'above says why): it needs triton on CUDA (part of the CUDA builds of torch on '
+                'PyPI), a C++ compiler on the CPU')
+    return None
+
+
+def encoders_unavailable(device: torch.device) -> dict[str, str]:
+    """Why each of the :data:`ENCODER_CASES` that ``device`` cannot run cannot, by name."""
+    reasons = {'spconv': spconv_unavailable(device),
+               encoder_name('gather', 'rows'): row_kernels_unavailable(device)}
+    return {name: reason for name, reason in reasons.items() if reason}
+
+
+def unavailable_rows(stage: str, reasons: dict[str, str]) -> list[CheckRow]:
+    """An ``'unavailable'`` row per case of ``reasons`` (case name to reason)."""
+    return [CheckRow(stage, case, UNAVAILABLE, note=reason) for case, reason in reasons.items()]
 
 
 def backbone_skip_reason(device: torch.device, dtype: torch.dtype) -> str | None:
@@ -330,7 +372,8 @@ def _backbone_row(case: str, model: Callable, ours: nn.Module, reference: nn.Mod
 
 
 def check_sparse_equivalence(device: torch.device, sizes: CheckSizes) -> list[CheckRow]:
-    """Each sparse backend on ``device`` against ``dense`` on the CPU, float32 with TF32 off."""
+    """Each of the :data:`ENCODER_CASES` on ``device`` against ``dense`` on the CPU, float32 with
+    TF32 off."""
     torch.manual_seed(0)
     dense = ConvNeXtV2(arch=sizes.arch, with_out_norms=False)
     dense.init_weights()
@@ -341,29 +384,32 @@ def check_sparse_equivalence(device: torch.device, sizes: CheckSizes) -> list[Ch
                              generator=generator)
     # float32: GRN takes its norm in float32 (under autocast too), so float64 is not an option.
     with exact_float32():
-        ref_outs, ref_grads = _encoder_pass(sizes.arch, 'dense', weights, images, mask,
+        ref_outs, ref_grads = _encoder_pass(sizes.arch, ('dense', 'auto'), weights, images, mask,
                                             torch.device('cpu'))
-    rows = []
-    for backend in SPARSE_BACKENDS:
-        reason = spconv_unavailable(device) if backend == 'spconv' else None
-        if reason:
-            rows.append(CheckRow('sparse-equivalence', backend, SKIP, note=reason))
+    unavailable = encoders_unavailable(device)
+    rows = unavailable_rows('sparse-equivalence', unavailable)
+    for case in ENCODER_CASES:
+        name = encoder_name(*case)
+        if name in unavailable:
             continue
         with exact_float32():
-            outs, grads = _encoder_pass(sizes.arch, backend, weights, images, mask, device)
+            outs, grads = _encoder_pass(sizes.arch, case, weights, images, mask, device)
         metrics = {'outputs_err': largest_relative_error(outs, ref_outs),
                    'grads_err': largest_relative_error(grads, ref_grads)}
-        rows.append(judged('sparse-equivalence', backend, metrics,
+        rows.append(judged('sparse-equivalence', name, metrics,
                            {'outputs_err': FP32_LIMIT, 'grads_err': FP32_LIMIT},
                            note='vs dense backend on the CPU'))
     return rows
 
 
-def _encoder_pass(arch: str, backend: str, weights: dict[str, torch.Tensor],
+def _encoder_pass(arch: str, case: tuple[str, str], weights: dict[str, torch.Tensor],
                   images: torch.Tensor, mask: torch.Tensor, device: torch.device
                   ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """The four stage outputs and the parameter gradients of ``sum(mean(out ** 2))``."""
-    model = SparseConvNeXtV2(arch=arch, sparse_backend=backend, out_indices=(0, 1, 2, 3))
+    """The four stage outputs and the parameter gradients of ``sum(mean(out ** 2))`` of the
+    encoder of ``case``, (backend, depthwise)."""
+    backend, depthwise = case
+    model = SparseConvNeXtV2(arch=arch, sparse_backend=backend, depthwise=depthwise,
+                             out_indices=(0, 1, 2, 3))
     model.load_state_dict(weights)
     model = model.to(device=device, dtype=images.dtype)
     outs = model(images.to(device), mask.to(device))
@@ -373,14 +419,16 @@ def _encoder_pass(arch: str, backend: str, weights: dict[str, torch.Tensor],
 
 
 def check_fcmae(device: torch.device, sizes: CheckSizes) -> list[CheckRow]:
-    """A training step of the FCMAE encoder per backend: time and memory."""
-    reason = spconv_unavailable(device)
-    skipped = {'spconv': reason} if reason else {}
-    backends = [backend for backend in SPARSE_BACKENDS if backend not in skipped]
-    models = build_encoders(sizes.arch, backends, device)
+    """A training step of each of the :data:`ENCODER_CASES` and of the dense backbone on the
+    whole image (:data:`FULL`): time and memory."""
+    unavailable = encoders_unavailable(device)
+    cases = [case for case in ENCODER_CASES if encoder_name(*case) not in unavailable]
+    backends = list(dict.fromkeys(backend for backend, _ in cases))
+    depthwise = [mode for backend, mode in cases if backend == 'gather']
+    models = build_encoders(sizes.arch, backends, device, depthwise)
     results = time_encoders(models, MASK_RATIO, sizes.batch_size, sizes.img_size, sizes.warmup,
                             sizes.repeats, device)
-    rows = [CheckRow('fcmae', name, SKIP, note=reason) for name, reason in skipped.items()]
+    rows = unavailable_rows('fcmae', unavailable)
     for name, result in results.items():
         note = 'dense ConvNeXtV2, whole image' if name == FULL else f'mask {MASK_RATIO}'
         shown = {key: result[key] for key in FCMAE_METRICS if key in result}
@@ -438,8 +486,9 @@ def mmcv_ops_unavailable(device: torch.device) -> str | None:
     """Why mmcv's ops (RoIAlign, NMS) cannot run on ``device``, or None when they can."""
     from mmcv.ops import get_compiling_cuda_version
     if device.type == 'cuda' and get_compiling_cuda_version() == 'not available':
-        return ('mmcv was built without CUDA kernels; tools/setup_env.sh builds them on a GPU '
-                'machine (docs/gpu.md)')
+        return ('mmcv was built without CUDA kernels: rebuild it with them (make setup on the GPU '
+                "machine, with an nvcc of torch's CUDA major version; or FORCE_CUDA=1 "
+                'tools/build_mmcv.sh, after tools/cuda_build_preflight.sh; docs/gpu.md)')
     return None
 
 
@@ -448,7 +497,7 @@ def check_mask_rcnn(device: torch.device, sizes: CheckSizes, work_dir: str) -> l
     case = f'{sizes.det_iters} iters, test {sizes.test_scenes} scenes'
     reason = mmcv_ops_unavailable(device)
     if reason:
-        return [CheckRow('mask-rcnn', case, SKIP, note=reason)]
+        return unavailable_rows('mask-rcnn', {case: reason})
     start = time.perf_counter()
     aps = train_mask_rcnn(shapes_data(work_dir, sizes), osp.join(work_dir, 'mask-rcnn'),
                           max_epochs=1, batch_size=sizes.det_batch,
@@ -530,8 +579,8 @@ def run_gpu_check(device: torch.device, sizes: CheckSizes, work_dir: str,
         progress: Called with each row as soon as it is known.
 
     Returns:
-        ``environment``, ``sizes``, ``rows`` (as dicts), ``wall_s`` and ``ok`` (no row failed or
-        raised).
+        ``environment``, ``sizes``, ``rows`` (as dicts), ``wall_s`` and ``ok``
+        (:func:`check_passed`).
     """
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
@@ -545,7 +594,13 @@ def run_gpu_check(device: torch.device, sizes: CheckSizes, work_dir: str,
                 progress(row)
     return dict(environment=environment(device), sizes=asdict(sizes),
                 rows=[asdict(row) for row in rows], wall_s=time.perf_counter() - start,
-                ok=all(row.status in (OK, SKIP) for row in rows))
+                ok=check_passed(rows))
+
+
+def check_passed(rows: list[CheckRow]) -> bool:
+    """Whether every row is ``ok`` or ``skip``: a ``fail``, ``unavailable`` or ``error`` row
+    fails the check."""
+    return all(row.status in PASSING for row in rows)
 
 
 def format_row(row: CheckRow) -> str:

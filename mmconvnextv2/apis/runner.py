@@ -14,7 +14,8 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mmconvnextv2  # noqa: F401  (registers the ``mmconvnextv2::`` config scope first)
+from mmconvnextv2.utils import (SCOPE, allow_mmengine_checkpoint_types, package_config,
+                                register_config_scope)
 
 
 def load_config(path: str, work_dir: str | None = None,
@@ -31,11 +32,16 @@ def load_config(path: str, work_dir: str | None = None,
     Returns:
         The config, ready for :func:`build_runner`.
     """
-    if '::' in path:
+    scope, _, name = path.rpartition('::')
+    if scope == SCOPE:
+        path = package_config(name)
+    elif scope:
         # mmengine's own resolution of ``_base_ = '<package>::...'``.
         path = Config._get_cfg_path(path, '')[0]
     if not osp.isfile(path):
         raise FileNotFoundError(f'Config file {path!r} does not exist.')
+    # A config of the user's may inherit ours as ``mmconvnextv2::`` bases.
+    register_config_scope()
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -108,10 +114,12 @@ def build_runner(cfg: Config) -> Runner:
 
     Each runner gets a visualizer of its own, so runs one after another in a process each log
     into their own folder. Distributed runs on CPUs (``launcher='pytorch'`` without a GPU) start
-    a gloo process group.
+    a gloo process group. The runner's checkpoint loads (``load_from``, ``resume``) stay
+    weights-only on torch >= 2.6 (:func:`~mmconvnextv2.utils.allow_mmengine_checkpoint_types`).
     """
     _prepare_cpu_distributed(cfg)
     _own_visualizer(cfg)
+    allow_mmengine_checkpoint_types()
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

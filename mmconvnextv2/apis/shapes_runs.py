@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import MODELS, DefaultScope
-from mmengine.runner import Runner, find_latest_checkpoint, load_checkpoint
+from mmengine.runner import Runner, find_latest_checkpoint
 
 from mmconvnextv2.datasets import ShapesClsDataset, layout_paths
+from mmconvnextv2.utils.checkpoint import load_source
 
 from .detection import COCO_AP_KEYS, SHAPES_DETECTION_SIZE, mask_rcnn_schedule
 from .runner import build_runner, load_config, set_max_epochs
@@ -356,7 +357,7 @@ def load_fcmae(config: str, checkpoint: str) -> torch.nn.Module:
     cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
         model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+    model.load_state_dict(load_source(checkpoint), strict=True)
     return model.eval()
 
 

@@ -1,8 +1,9 @@
 from .atomic_write import (atomic_write, atomic_write_bytes, atomic_write_text, fsync_directory,
                            replace_durably)
-from .checkpoint import allow_mmengine_checkpoint_types
-from .setup_env import SCOPE, register_all_modules, register_config_scope
+from .checkpoint import allow_mmengine_checkpoint_types, load_weights_only
+from .setup_env import SCOPE, package_config, register_all_modules, register_config_scope
 
 __all__ = ['SCOPE', 'allow_mmengine_checkpoint_types', 'atomic_write', 'atomic_write_bytes',
-           'atomic_write_text', 'fsync_directory', 'register_all_modules', 'register_config_scope',
+           'atomic_write_text', 'fsync_directory', 'load_weights_only', 'package_config',
+           'register_all_modules', 'register_config_scope',
            'replace_durably']

@@ -1,29 +1,41 @@
-"""Checkpoint files: state dicts read without running code, checkpoints written atomically.
+"""Checkpoint files: read without running code from them, written atomically.
 
-:func:`load_source` reads the state dict of any supported checkpoint file weights-only;
+:func:`load_weights_only` reads any ``torch.save`` file without running code from it, on every
+supported torch; :func:`load_source` reads the state dict of any supported checkpoint file;
 :func:`save_checkpoint` writes one whole or not at all.
 
-Under torch >= 2.6 ``torch.load`` is weights-only, and mmengine writes numpy arrays, numpy scalars
-and its own ``HistoryBuffer`` into a checkpoint's ``meta`` and ``message_hub`` entries, which the
-weights-only unpickler refuses. Rather than turn weights-only loading off, the few types that
-mmengine itself writes are allow-listed (:func:`allow_mmengine_checkpoint_types`).
+mmengine writes numpy arrays, numpy scalars and its own ``HistoryBuffer`` into a checkpoint's
+``meta`` and ``message_hub`` entries, and the official training scripts an ``argparse.Namespace``.
+Those few plain data types are allowed, and nothing else beyond tensors and containers:
+
+* torch >= 2.6 unpickles weights-only by default, mmengine's own loads included: the types are
+  added to torch's allow-list just before a load (:func:`allow_mmengine_checkpoint_types`, which
+  the runner builder and the package's loads call);
+* older torch unpickles everything by default, as mmengine expects; the package's own loads go
+  through a restricted unpickler (:class:`_RestrictedUnpickler`) that resolves only the allowed
+  names, the same on every torch before 2.6.
 
 ``HistoryBuffer`` also pickles its statistics methods as ``getattr(HistoryBuffer, 'min')`` and so
 on. Allowing the builtin ``getattr`` would open every attribute of every allowed class to the file;
 instead a restricted stand-in is registered under that name, which resolves only those methods.
 """
 import argparse
+import codecs
+import collections
+import functools
 import os
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from mmengine.logging import HistoryBuffer
 
 from .atomic_write import atomic_write
+from .torch_compat import LOADS_WEIGHTS_ONLY_BY_DEFAULT
 
 StateDict = dict[str, torch.Tensor]
 TORCH_SUFFIXES = ('.pth', '.pt', '.bin')
@@ -34,16 +46,20 @@ _TORCH_ZIP_HEADER = b'PK\x03\x04'
 _TORCH_LEGACY_HEADER = pickle.dumps(torch.serialization.MAGIC_NUMBER, protocol=2)[:-1]
 # Keys named in an error message before the rest is counted.
 _MAX_LISTED = 8
+# numpy 2 pickles its reconstructors from numpy._core, numpy 1 from numpy.core; numpy 1.26 reads
+# both (numpy._core is a stub for numpy 2's pickles there).
+_NUMPY_CORES = ('numpy.core', 'numpy._core')
+# The functions that rebuild a pickled array and a pickled scalar, as this numpy names them.
+_NUMPY_RECONSTRUCT = np.ndarray(0).__reduce__()[0]
+_NUMPY_SCALAR = np.float64(0).__reduce__()[0]
+_NUMPY_DTYPE_NAMES = ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
+                      'uint64', 'float16', 'float32', 'float64')
 
 
 def _numpy_checkpoint_types() -> list[type]:
     """numpy types that appear in pickled arrays and scalars: reconstructors and dtype classes."""
-    types: list[type] = [np.ndarray, np.dtype, np._core.multiarray._reconstruct,
-                         np._core.multiarray.scalar]
-    types += [type(np.dtype(name)) for name in (
-        'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
-        'float16', 'float32', 'float64')]
-    return types
+    return [np.ndarray, np.dtype, _NUMPY_RECONSTRUCT, _NUMPY_SCALAR,
+            *[type(np.dtype(name)) for name in _NUMPY_DTYPE_NAMES]]
 
 
 # HistoryBuffer's built-in statistics; its class-level registry is only filled by the first
@@ -62,12 +78,109 @@ def _history_buffer_getattr(owner: Any, name: str) -> Any:
 
 
 def allow_mmengine_checkpoint_types() -> None:
-    """Allow-lists, for weights-only ``torch.load``, the non-tensor types mmengine checkpoints hold.
+    """Allow-lists, for torch's weights-only ``torch.load``, the types mmengine checkpoints hold.
 
-    Idempotent. Only plain data containers are added; no callable that could run code on load.
+    Call it just before something loads a checkpoint through mmengine (a runner's ``load_from`` or
+    ``resume``, ``mmengine.runner.load_checkpoint``). It changes torch's process-wide allow-list
+    only where ``torch.load`` is weights-only by default (torch >= 2.6); on older torch, which
+    unpickles everything by default, it does nothing. Idempotent. Only plain data containers are
+    added; no callable that could run code on load.
     """
-    torch.serialization.add_safe_globals([
-        HistoryBuffer, *_numpy_checkpoint_types(), (_history_buffer_getattr, 'builtins.getattr')])
+    if LOADS_WEIGHTS_ONLY_BY_DEFAULT:
+        torch.serialization.add_safe_globals([
+            HistoryBuffer, argparse.Namespace, *_numpy_checkpoint_types(),
+            (_history_buffer_getattr, 'builtins.getattr')])
+
+
+@functools.cache
+def _allowed_names() -> dict[str, Any]:
+    """What the restricted unpickler resolves: each allowed global by its pickled name."""
+    allowed: dict[str, Any] = {
+        'collections.OrderedDict': collections.OrderedDict,
+        'torch.Size': torch.Size,
+        'torch.Tensor': torch.Tensor,
+        'torch.device': torch.device,
+        'torch.nn.parameter.Parameter': torch.nn.Parameter,
+        'torch._tensor._rebuild_from_type_v2': torch._tensor._rebuild_from_type_v2,
+        '_codecs.encode': codecs.encode,  # protocol 2 pickles bytes with it
+        'builtins.set': set,
+        'builtins.frozenset': frozenset,
+        'builtins.complex': complex,
+        'builtins.bytearray': bytearray,
+        'builtins.getattr': _history_buffer_getattr,
+        'argparse.Namespace': argparse.Namespace,
+        'mmengine.logging.history_buffer.HistoryBuffer': HistoryBuffer,
+        'numpy.ndarray': np.ndarray,
+        'numpy.dtype': np.dtype,
+    }
+    for name in ('_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_parameter',
+                 '_rebuild_parameter_with_state', '_rebuild_qtensor', '_rebuild_sparse_tensor'):
+        if hasattr(torch._utils, name):
+            allowed[f'torch._utils.{name}'] = getattr(torch._utils, name)
+    for value in vars(torch).values():
+        if isinstance(value, torch.dtype):
+            allowed[str(value)] = value  # 'torch.float32'
+    for core in _NUMPY_CORES:
+        allowed[f'{core}.multiarray._reconstruct'] = _NUMPY_RECONSTRUCT
+        allowed[f'{core}.multiarray.scalar'] = _NUMPY_SCALAR
+    for name in _NUMPY_DTYPE_NAMES:
+        dtype_class = type(np.dtype(name))
+        allowed[f'{dtype_class.__module__}.{dtype_class.__name__}'] = dtype_class
+    return allowed
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals of :func:`_allowed_names`.
+
+    torch's loader subclasses it (resolving its storage types itself) and hands it the tensor data.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        # torch.save's protocol 2 writes Python 2 names (__builtin__.getattr), which the standard
+        # find_class maps to Python 3's; this one must too.
+        if (module, name) in NAME_MAPPING:
+            module, name = NAME_MAPPING[module, name]
+        elif module in IMPORT_MAPPING:
+            module = IMPORT_MAPPING[module]
+        allowed = _allowed_names().get(f'{module}.{name}')
+        if allowed is None:
+            raise pickle.UnpicklingError(
+                f'Weights-only load refuses the global {module}.{name}: a checkpoint should hold '
+                'tensors, plain containers and numbers only.')
+        return allowed
+
+
+class _RestrictedPickle:
+    """The ``pickle_module`` through which torch < 2.6 loads with :class:`_RestrictedUnpickler`."""
+
+    __name__ = 'mmconvnextv2_restricted_pickle'
+    Unpickler = _RestrictedUnpickler
+    UnpicklingError = pickle.UnpicklingError
+
+    @staticmethod
+    def load(file: IO[bytes], **kwargs: Any) -> Any:
+        return _RestrictedUnpickler(file, **kwargs).load()
+
+
+def load_weights_only(file: str | Path | IO[bytes], map_location: Any = 'cpu') -> Any:
+    """``torch.load`` without running code from the file, on every supported torch.
+
+    Tensors, containers, numbers and strings load, and the few plain data types of mmengine's and
+    the official checkpoints (see the module docstring); any other global is refused.
+
+    Args:
+        file: A file written by ``torch.save``, or an open binary file of one.
+        map_location: As for ``torch.load``.
+
+    Raises:
+        pickle.UnpicklingError: If the file holds anything else.
+    """
+    if LOADS_WEIGHTS_ONLY_BY_DEFAULT:
+        allow_mmengine_checkpoint_types()
+        return torch.load(file, map_location=map_location, weights_only=True)
+    # torch.load refuses weights_only=True beside a pickle_module; the module is the restriction.
+    return torch.load(file, map_location=map_location, pickle_module=_RestrictedPickle,
+                      weights_only=False)
 
 
 def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
@@ -112,10 +225,7 @@ def load_source(path: str | Path) -> StateDict:
                          f'{TORCH_SUFFIXES + (SAFETENSORS_SUFFIX,)}.')
     _check_torch_header(path)
     try:
-        # The official training scripts store their argparse.Namespace under 'args'; it is a plain
-        # attribute container, so allowing it keeps the load weights-only.
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        checkpoint = load_weights_only(path)
     except pickle.UnpicklingError as err:
         raise ValueError(
             f'{str(path)!r} holds objects that weights-only loading refuses ({err}). Re-save its '

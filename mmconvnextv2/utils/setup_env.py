@@ -1,20 +1,42 @@
-"""Scope registration for mmconvnextv2."""
+"""Scope registration for mmconvnextv2, and where its configs are."""
 import datetime
+import os.path as osp
 import warnings
 
 from mmengine import DefaultScope
 from mmengine.config.utils import MODULE2PACKAGE
 
 SCOPE = 'mmconvnextv2'
+# The package's configs: the repository's configs/ through a link in a checkout or an editable
+# install, a copy in a regular install (setup.py's package_data).
+CONFIG_ROOT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs')
 
 
 def register_config_scope() -> None:
-    """Lets mmengine resolve ``_base_ = 'mmconvnextv2::<path>'`` to the configs in this package.
+    """Lets mmengine resolve ``_base_ = 'mmconvnextv2::<path>'`` in configs of your own.
 
     mmengine resolves ``<scope>::`` bases only for the packages in its ``MODULE2PACKAGE`` table;
-    adding an entry there is its documented extension point for third-party packages.
+    adding an entry there is its documented extension point for third-party packages. Call it
+    before ``Config.fromfile`` reads such a config (``tools/train.py`` and
+    :func:`mmconvnextv2.apis.load_config` do). Our own configs inherit from each other by relative
+    paths and need no entry. mmengine looks for the configs in the installed distribution's
+    folder, which a PEP 660 editable install (``pip install -e .``) leaves empty: there, inherit
+    from the repository's ``configs/`` by path instead.
     """
     MODULE2PACKAGE.setdefault(SCOPE, SCOPE)
+
+
+def package_config(name: str) -> str:
+    """The path of config ``name`` (e.g. ``'convnextv2/convnextv2-atto_shapes.py'``) in the
+    package, wherever and however it is installed.
+
+    Raises:
+        FileNotFoundError: If the package has no such config.
+    """
+    path = osp.join(CONFIG_ROOT, name)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'mmconvnextv2 has no config {name!r} (looked for {path}).')
+    return path
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:

@@ -15,6 +15,7 @@ from mmconvnextv2.analysis.detections import (build_test_dataset, decode_segment
 from mmconvnextv2.apis.detection import SHAPES_DETECTION_SIZE
 from mmconvnextv2.apis.shapes_runs import mask_rcnn_config
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
+from mmconvnextv2.utils import load_weights_only
 
 
 def test_overlay_blends_each_mask_in_order_and_keeps_other_pixels():
@@ -110,7 +111,7 @@ def test_rows_drop_predictions_below_the_threshold(shapes_detector):
 
 def test_incomplete_checkpoint_and_bad_index_are_refused(shapes_detector, tmp_path):
     cfg, checkpoint, _ = shapes_detector
-    state = torch.load(checkpoint, weights_only=True)['state_dict']
+    state = load_weights_only(checkpoint)['state_dict']
     state.pop('roi_head.mask_head.conv_logits.weight')
     partial = str(tmp_path / 'partial.pth')
     torch.save({'state_dict': state}, partial)

@@ -23,11 +23,12 @@ from torch import nn
 import mmconvnextv2.models  # noqa: F401  (registers ConvNeXtV2 and ConvNeXtV2ClsHead)
 from mmconvnextv2.converters import convert_checkpoint, convert_state_dict, load_source
 from mmconvnextv2.models import ConvNeXtV2
+from mmconvnextv2.utils import load_weights_only
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / 'tools' / 'model_converters' / 'convnextv2_to_mm.py'
-# transformers lives off the venv's import path (see requirements/hf.txt).
-HF_REFERENCE = REPO / '.venv' / 'hf-reference'
+# transformers lives off the running venv's import path (see requirements/hf.txt).
+HF_REFERENCE = Path(sys.prefix) / 'hf-reference'
 ATOL = 1e-4
 # atto's widths with other depths: a custom arch, passed to our model as a dict.
 SMALL_ARCH = dict(depths=[2, 2, 2, 2], channels=[40, 80, 160, 320])
@@ -204,7 +205,7 @@ def test_official_finetuned_checkpoint(tmp_path):
     result = convert_checkpoint(src, dst, arch='atto')
     assert (result.format, result.arch, result.unmatched, result.dropped) == (
         'official', 'atto', [], [])
-    checkpoint = torch.load(dst, map_location='cpu', weights_only=True)
+    checkpoint = load_weights_only(dst, map_location='cpu')
     assert checkpoint['meta'] == dict(converted_from='official', source=str(src))
     with torch.no_grad():
         assert_same(load_ours('atto', checkpoint['state_dict'])(image(), mode='tensor'),
@@ -262,6 +263,9 @@ torch.save(dict(x=x, logits=logits, pooled=pooled), out / 'reference.pt')
 @pytest.fixture(scope='module')
 def hf_files(tmp_path_factory) -> Path:
     """A random HF ConvNextV2 classifier and its outputs, from a process that sees transformers."""
+    if not hasattr(torch.utils._pytree, 'register_pytree_node'):
+        pytest.skip('needs torch >= 2.2 (torch.utils._pytree.register_pytree_node), which the HF '
+                    'transformers reference (requirements/hf.txt) imports')
     if not (HF_REFERENCE / 'transformers').is_dir():
         pytest.skip(f'transformers is not installed in {HF_REFERENCE} (tools/setup_env.sh does it)')
     out = tmp_path_factory.mktemp('hf')
@@ -273,20 +277,20 @@ def hf_files(tmp_path_factory) -> Path:
 
 
 def test_hf_classifier_safetensors(hf_files, tmp_path):
-    reference = torch.load(hf_files / 'reference.pt', weights_only=True)
+    reference = load_weights_only(hf_files / 'reference.pt')
     result = convert_checkpoint(hf_files / 'model.safetensors', tmp_path / 'hf.pth',
                                 arch=SMALL_ARCH)
     assert (result.format, result.arch, result.unmatched) == ('hf', None, [])
     assert result.depths == SMALL_ARCH['depths'] and result.channels == SMALL_ARCH['channels']
     assert any('1e-12' in note for note in result.notes)
-    state_dict = torch.load(tmp_path / 'hf.pth', weights_only=True)['state_dict']
+    state_dict = load_weights_only(tmp_path / 'hf.pth')['state_dict']
     with torch.no_grad():
         logits = load_ours(SMALL_ARCH, state_dict, num_classes=10)(reference['x'], mode='tensor')
     assert_same(logits, reference['logits'])
 
 
 def test_hf_model_without_classifier(hf_files):
-    reference = torch.load(hf_files / 'reference.pt', weights_only=True)
+    reference = load_weights_only(hf_files / 'reference.pt')
     result = convert_state_dict(load_source(hf_files / 'pytorch_model.bin'))
     assert result.format == 'hf' and result.unmatched == []
     backbone = ConvNeXtV2(arch=SMALL_ARCH).eval()
@@ -310,7 +314,7 @@ def test_mmpretrain_checkpoint(tmp_path):
     torch.save(dict(meta=dict(epoch=3), state_dict=source.state_dict()), src)
     result = convert_checkpoint(src, tmp_path / 'ours.pth', arch=SMALL_ARCH)
     assert (result.format, result.unmatched) == ('mmpretrain', [])
-    state_dict = torch.load(tmp_path / 'ours.pth', weights_only=True)['state_dict']
+    state_dict = load_weights_only(tmp_path / 'ours.pth')['state_dict']
     with torch.no_grad():
         assert_same(load_ours(SMALL_ARCH, state_dict, num_classes=10)(image(), mode='tensor'),
                     source(image(), mode='tensor'))

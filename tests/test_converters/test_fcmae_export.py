@@ -10,6 +10,7 @@ from mmpretrain.structures import DataSample
 
 import mmconvnextv2.models  # noqa: F401  (registers FCMAE and its parts)
 from mmconvnextv2.models import ConvNeXtV2
+from mmconvnextv2.utils import load_weights_only
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / 'tools' / 'model_converters' / 'fcmae_to_backbone.py'
@@ -42,7 +43,7 @@ def test_seeded_fcmae_checkpoint_exports_and_loads_into_the_backbone(tmp_path, m
     monkeypatch.setattr(sys, 'argv', [str(CLI), str(src), str(dst)])
     runpy.run_path(str(CLI), run_name='__main__')
 
-    exported = torch.load(dst, weights_only=True)['state_dict']
+    exported = load_weights_only(dst)['state_dict']
     assert set(exported) == {f'backbone.{key}' for key in fcmae.backbone.state_dict()}
     backbone = ConvNeXtV2(arch=SMALL, with_out_norms=False)
     load_checkpoint(backbone, str(dst), strict=True, revise_keys=[(r'^backbone\.', '')])

@@ -6,6 +6,7 @@ import torch
 
 from mmconvnextv2.converters import zoo
 from mmconvnextv2.models import ConvNeXtV2
+from mmconvnextv2.utils import load_weights_only
 
 
 def test_encoder_is_kept_in_float16_with_its_provenance(tmp_path):
@@ -16,7 +17,7 @@ def test_encoder_is_kept_in_float16_with_its_provenance(tmp_path):
     meta = dict(config='c.py', command='tools/train.py c.py', commit='abc1234')
     written = zoo.publish_to_zoo(tmp_path / 'run.pth', tmp_path / 'zoo.pth', True, meta)
 
-    saved = torch.load(tmp_path / 'zoo.pth', weights_only=True)
+    saved = load_weights_only(tmp_path / 'zoo.pth')
     assert saved['meta'] == meta
     assert set(saved['state_dict']) == {k for k in state if k.startswith('backbone.')}
     for key, value in saved['state_dict'].items():

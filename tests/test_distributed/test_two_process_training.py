@@ -25,6 +25,7 @@ import pytest
 import torch
 
 from mmconvnextv2.datasets import write_shapes_dataset
+from mmconvnextv2.utils import load_weights_only
 
 pytestmark = pytest.mark.slow  # starts real training runs
 
@@ -93,8 +94,8 @@ def train(case: str, work_dir: str, data_root: str, processes: int,
                PYTHONPATH=os.pathsep.join([REPO, osp.dirname(osp.abspath(__file__))]))
     subprocess.run([sys.executable, *command], check=True, env=env, cwd=REPO,
                    stdout=subprocess.DEVNULL)
-    return [(torch.load(osp.join(work_dir, f'rank{rank}_grads.pth'), weights_only=True),
-             torch.load(osp.join(work_dir, f'rank{rank}.pth'), weights_only=True))
+    return [(load_weights_only(osp.join(work_dir, f'rank{rank}_grads.pth')),
+             load_weights_only(osp.join(work_dir, f'rank{rank}.pth')))
             for rank in range(processes)]
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mmconvnextv2.apis import build_runner, load_config
+from mmconvnextv2.utils import load_weights_only
 
 pytestmark = pytest.mark.slow  # starts real training runs
 
@@ -64,7 +65,7 @@ def test_pretrain_finetune_test(tmp_path):
     assert (type(loss).__name__, loss.label_smooth_val) == ('LabelSmoothLoss', 0.2)
     scales = [g['lr_scale'] for g in runner.optim_wrapper.optimizer.param_groups]
     assert min(scales) == pytest.approx(0.9**12) and max(scales) == 1.0
-    checkpoint = torch.load(osp.join(work_dir, 'epoch_3.pth'), weights_only=True)
+    checkpoint = load_weights_only(osp.join(work_dir, 'epoch_3.pth'))
     assert 'ema_state_dict' in checkpoint
     losses = runner.message_hub.get_scalar('train/loss').data[0]
     assert all(torch.isfinite(torch.as_tensor(losses)))

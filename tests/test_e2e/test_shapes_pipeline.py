@@ -9,6 +9,7 @@ from PIL import Image
 from mmconvnextv2.apis import build_runner, load_config
 from mmconvnextv2.converters import export_fcmae_encoder
 from mmconvnextv2.datasets import SHAPE_CLASSES, draw_dataset_scene
+from mmconvnextv2.utils import load_weights_only
 
 pytestmark = pytest.mark.slow  # starts real training runs
 
@@ -48,7 +49,7 @@ def test_pretrain_resume_export_finetune_test_infer(tmp_path):
     encoder = str(tmp_path / 'encoder.pth')
     result = export_fcmae_encoder(osp.join(work_dir, 'epoch_3.pth'), encoder)
     assert result.arch == 'atto' and any(k.startswith('neck.') for k in result.dropped)
-    exported = torch.load(encoder, weights_only=True)['state_dict']
+    exported = load_weights_only(encoder)['state_dict']
     for key, value in resumed.model.backbone.state_dict().items():
         torch.testing.assert_close(exported['backbone.' + key], value)
 

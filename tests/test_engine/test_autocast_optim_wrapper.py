@@ -22,6 +22,7 @@ from mmconvnextv2.apis import use_amp
 from mmconvnextv2.engine.optimizers import MMDET_TWO_STAGE_AUTOCAST_MODULES, AutocastOptimWrapper
 from mmconvnextv2.models import SPARSE_BACKENDS
 from mmconvnextv2.registry import MODELS
+from mmconvnextv2.utils.torch_compat import autocast_state
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Relative loss difference allowed between bf16 autocast and float32 over a few steps: bf16 keeps
@@ -58,7 +59,7 @@ def test_forward_is_bf16_parameters_and_gradients_float32():
     with wrapper.optim_context(model):
         out = model(torch.randn(4, 8))
     assert model.dtypes == [torch.bfloat16, torch.bfloat16] and out.dtype == torch.bfloat16
-    assert not torch.is_autocast_enabled('cpu')
+    assert not autocast_state('cpu')[0]
     wrapper.backward(out.float().pow(2).mean())
     assert all(p.dtype == p.grad.dtype == torch.float32 for p in model.parameters())
     wrapper.step()
@@ -72,7 +73,7 @@ def test_autocast_modules_limit_bf16_to_the_named_submodules():
     with wrapper.optim_context(model):
         out = model(torch.randn(4, 8))
         # The rest of the forward (here the head) is float32, the backbone's output returns to it.
-        assert not torch.is_autocast_enabled('cpu')
+        assert not autocast_state('cpu')[0]
     assert model.dtypes == [torch.bfloat16, torch.float32] and out.dtype == torch.float32
     # No hooks stay behind: outside the wrapper the backbone is float32.
     model.dtypes.clear()
@@ -87,11 +88,11 @@ def test_a_failing_forward_leaves_autocast_off():
     with pytest.raises(RuntimeError):
         with wrapper.optim_context(model):
             model(torch.randn(4, 8))
-    assert not torch.is_autocast_enabled('cpu')
+    assert not autocast_state('cpu')[0]
     with pytest.raises(RuntimeError):
         with wrapper_for(model).optim_context(model):
             model(torch.randn(4, 8))
-    assert not torch.is_autocast_enabled('cpu')
+    assert not autocast_state('cpu')[0]
 
 
 def test_mmcv_cpu_op_without_bf16_kernel_names_the_fix():

@@ -3,7 +3,7 @@ import torch
 
 from mmconvnextv2.models import FCMAEReconstructionHead
 from mmconvnextv2.models.heads import patchify, unpatchify
-from mmconvnextv2.models.utils import random_patch_mask, upsample_mask
+from mmconvnextv2.models.utils import masking, random_patch_mask, upsample_mask
 
 
 def test_mask_keeps_exactly_int_of_visible_fraction_per_sample():
@@ -18,6 +18,36 @@ def test_mask_is_uniform_over_patches():
     mask = random_patch_mask(4000, (2, 2), 0.5, generator=torch.Generator().manual_seed(0))
     frequency = mask.mean(0)
     assert torch.allclose(frequency, torch.full((2, 2), 0.5), atol=0.03)
+
+
+def test_mask_for_another_device_is_drawn_on_the_generators_device(monkeypatch):
+    """torch refuses a CPU generator for CUDA noise: the noise comes from the generator's device
+    and the mask moves to the images' device. The meta device stands in for CUDA."""
+    real_rand = torch.rand
+    draws = []
+
+    def rand(*size, generator=None, device=None, **kwargs):
+        drawn_on = torch.device(device if device is not None else 'cpu')
+        if generator is not None:
+            assert drawn_on == generator.device, f'{generator.device} generator, {drawn_on} noise'
+        draws.append(real_rand(*size, generator=generator, device=device, **kwargs))
+        return draws[-1]
+
+    monkeypatch.setattr(masking.torch, 'rand', rand)
+    meta = torch.device('meta')
+    mask = random_patch_mask(3, (4, 5), 0.6, generator=torch.Generator().manual_seed(7),
+                             device=meta)
+    assert mask.device == meta and mask.shape == (3, 4, 5)
+    # The noise of the meta mask is the CPU draw of the seed, and the CPU mask keeps the
+    # int(20 * 0.4) = 8 patches of lowest noise in each sample.
+    noise = real_rand(3, 20, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(draws[0], noise, rtol=0, atol=0)
+    expected = torch.ones(3, 20).scatter_(1, noise.topk(8, largest=False).indices, 0.0)
+    cpu_mask = random_patch_mask(3, (4, 5), 0.6, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(cpu_mask, expected.view(3, 4, 5), rtol=0, atol=0)
+    # Without a generator the noise is drawn where the mask goes.
+    assert random_patch_mask(2, (2, 2), 0.5, device=meta).device == meta
+    assert draws[-1].device == meta
 
 
 @pytest.mark.parametrize('ratio', [0.0, 1.0, -0.1, 1.5])

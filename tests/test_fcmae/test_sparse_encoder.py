@@ -76,10 +76,12 @@ MASKS = {
 }
 
 
-def assert_matches_reference(backend: str, device: str, mask: torch.Tensor, weights: dict) -> None:
+def assert_matches_reference(backend: str, device: str, mask: torch.Tensor, weights: dict,
+                             depthwise: str = 'auto') -> None:
     """Outputs and gradients (parameters and images) equal running each sample alone."""
     torch.manual_seed(1)
-    model = SparseConvNeXtV2(arch=ARCH, sparse_backend=backend, out_indices=(0, 1, 2, 3))
+    model = SparseConvNeXtV2(arch=ARCH, sparse_backend=backend, depthwise=depthwise,
+                             out_indices=(0, 1, 2, 3))
     model.load_state_dict(weights)
     images = torch.randn(3, 3, 128, 96)
     inputs = images.to(device).detach().requires_grad_()
@@ -107,17 +109,41 @@ def test_backend_matches_reference(backend, device, mask_name, weights, exact_cu
     assert_matches_reference(backend, device, MASKS[mask_name](), weights)
 
 
+def count_neighbour_indices(monkeypatch) -> list:
+    """A list that gets an entry each time a stage builds the row kernels' neighbour index."""
+    built = []
+    monkeypatch.setattr(sparse_convnextv2, 'neighbour_rows',
+                        lambda *args: built.append(1) or neighbour_rows(*args))
+    return built
+
+
+@pytest.mark.parametrize('depthwise', ['auto', 'rows'])
 @pytest.mark.parametrize('compiled', [True, False])
-def test_gather_on_cpu_uses_the_row_kernels_where_they_compile(compiled, monkeypatch, weights):
+def test_gather_on_cpu_uses_the_row_kernels_where_they_compile(compiled, depthwise, monkeypatch,
+                                                               weights):
     """With the compiled kernels every stage builds its neighbour index once; without them the
     depthwise convs run on the full map. Both match the reference."""
     if not compiled:
         monkeypatch.setattr(sparse_convnextv2, 'fused_kernels', lambda device: None)
-    built = []
-    monkeypatch.setattr(sparse_convnextv2, 'neighbour_rows',
-                        lambda *args: built.append(1) or neighbour_rows(*args))
-    assert_matches_reference('gather', 'cpu', MASKS['uneven_with_empty'](), weights)
+    built = count_neighbour_indices(monkeypatch)
+    assert_matches_reference('gather', 'cpu', MASKS['uneven_with_empty'](), weights, depthwise)
     assert len(built) == (len(ARCH['depths']) if compiled else 0)
+
+
+@pytest.mark.parametrize('depthwise, row_devices, uses_rows', [
+    ('full_map', ('cpu', ), False),
+    # The CPU standing in for a device 'auto' keeps on the full map, as CUDA: 'rows' still takes
+    # the row kernels there.
+    ('auto', (), False),
+    ('rows', (), True),
+])
+def test_depthwise_switch_picks_the_path(depthwise, row_devices, uses_rows, monkeypatch, weights):
+    """The path follows ``depthwise`` and the device; outputs and gradients match the reference
+    (which the 'dense' backend matches too) on either path."""
+    monkeypatch.setattr(sparse_convnextv2, 'ROW_DEPTHWISE_DEVICES', row_devices)
+    built = count_neighbour_indices(monkeypatch)
+    assert_matches_reference('gather', 'cpu', MASKS['uneven_with_empty'](), weights, depthwise)
+    assert len(built) == (len(ARCH['depths']) if uses_rows else 0)
 
 
 @pytest.mark.parametrize('backend', SPARSE_BACKENDS)
@@ -174,3 +200,7 @@ def test_bad_inputs_name_the_problem():
         model(torch.randn(1, 3, 64, 64), torch.zeros(1, 4, 4))
     with pytest.raises(ValueError, match="sparse_backend must be one of"):
         SparseConvNeXtV2(arch=ARCH, sparse_backend='minkowski')
+    with pytest.raises(ValueError, match=r"depthwise must be one of \('auto', 'rows', 'full"):
+        SparseConvNeXtV2(arch=ARCH, depthwise='triton')
+    with pytest.raises(ValueError, match="depthwise='rows' chooses the 'gather' backend's"):
+        SparseConvNeXtV2(arch=ARCH, sparse_backend='spconv', depthwise='rows')

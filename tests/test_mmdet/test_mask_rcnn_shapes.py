@@ -10,6 +10,7 @@ from mmconvnextv2.apis.detection import COCO_AP_KEYS, SHAPES_DETECTION_SIZE, mas
 from mmconvnextv2.apis.shapes_runs import train_mask_rcnn
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2
+from mmconvnextv2.utils import load_weights_only
 
 pytestmark = pytest.mark.slow  # starts real training runs
 
@@ -51,7 +52,7 @@ def test_train_then_test_reports_all_twelve_aps(data_dir, tmp_path):
     # Three iterations of our backbone were trained and saved, then tested from the file.
     assert run.checkpoint == osp.join(work_dir, 'epoch_1.pth') and run.iters == NUM_TRAIN // 2
     assert run.work_dir == work_dir and osp.isdir(run.log_dir)
-    checkpoint = torch.load(run.checkpoint, weights_only=True)
+    checkpoint = load_weights_only(run.checkpoint)
     assert checkpoint['meta']['iter'] == NUM_TRAIN // 2
     gamma = checkpoint['state_dict']['backbone.stages.2.5.grn.gamma']
     torch.testing.assert_close(gamma, torch.full_like(gamma, 0.5), atol=0.05, rtol=0)

@@ -18,6 +18,7 @@ from mmconvnextv2.apis.segmentation import upernet_schedule
 from mmconvnextv2.apis.shapes_runs import UPERNET_CONFIG, UPERNET_TTA_CONFIG, train_upernet
 from mmconvnextv2.datasets import write_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2
+from mmconvnextv2.utils import load_weights_only
 
 pytestmark = pytest.mark.slow  # starts real training runs
 
@@ -107,7 +108,7 @@ def test_mmseg_tools_train_then_test_report_miou(data_root, tmp_path, monkeypatc
     run_mmseg_tool('train.py', [config_file(UPERNET_CONFIG), '--work-dir', work_dir,
                                 *cli_options(options)], monkeypatch)
     checkpoint = osp.join(work_dir, f'iter_{ITERS}.pth')
-    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    state = load_weights_only(checkpoint, map_location='cpu')
     assert state['meta']['iter'] == ITERS
     assert any(k.startswith('backbone.stages.3.1.grn.') for k in state['state_dict'])
     # The training loss was logged and finite.
@@ -143,7 +144,7 @@ def test_demo_function_trains_tests_and_returns_miou(data_root, tmp_path):
     run = train_upernet(data_root, work_dir, max_iters=2, tta=True, num_workers=0,
                         init_checkpoint=init_checkpoint, cfg_options=options)
     assert run.iters == 2 and run.checkpoint == osp.join(work_dir, 'iter_2.pth')
-    gamma = torch.load(run.checkpoint, weights_only=True)['state_dict'][
+    gamma = load_weights_only(run.checkpoint)['state_dict'][
         'backbone.stages.2.5.grn.gamma']
     torch.testing.assert_close(gamma, torch.full_like(gamma, 0.5), atol=0.05, rtol=0)
     assert list(run.metrics) == ['aAcc', 'mIoU', 'mAcc', 'tta_aAcc', 'tta_mIoU', 'tta_mAcc']

@@ -28,6 +28,7 @@ from mmconvnextv2.analysis.features import load_backbone_weights
 from mmconvnextv2.converters import load_source
 from mmconvnextv2.datasets import LoadImageFromFileChecked, UnreadableImageError
 from mmconvnextv2.models import ConvNeXtV2, SparseConvNeXtV2
+from mmconvnextv2.utils.torch_compat import LOADS_WEIGHTS_ONLY_BY_DEFAULT
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FCMAE_SHAPES = osp.join(REPO, 'configs/fcmae/fcmae_convnextv2-atto_shapes.py')
@@ -312,7 +313,17 @@ LOADERS: dict[str, Callable[[str], object]] = {
 }
 
 
-@pytest.mark.parametrize('loader', sorted(LOADERS))
+def loader_cases() -> list:
+    """The loaders; mmengine's own is weights-only only where torch's default is."""
+    needs_torch_default = pytest.mark.skipif(
+        not LOADS_WEIGHTS_ONLY_BY_DEFAULT,
+        reason="needs torch >= 2.6: mmengine's load_checkpoint calls torch.load with torch's "
+               'default, which unpickles everything before 2.6')
+    return [pytest.param(name, marks=needs_torch_default) if name.startswith('mmengine') else name
+            for name in sorted(LOADERS)]
+
+
+@pytest.mark.parametrize('loader', loader_cases())
 def test_checkpoint_that_would_run_code_is_refused_not_run(tmp_path, loader):
     marker = tmp_path / 'code_ran'
     path = str(tmp_path / 'evil.pth')
@@ -332,15 +343,28 @@ def torch_load_calls(path: str) -> list[ast.Call]:
             and isinstance(node.func.value, ast.Name) and node.func.value.id == 'torch']
 
 
+def keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
 def test_every_torch_load_of_the_package_and_tools_is_weights_only():
+    """Each ``torch.load`` passes ``weights_only=True`` or unpickles through the restricted
+    unpickler (torch < 2.6 takes no allow-list): one of each, both in utils/checkpoint.py."""
     sources = [path for pattern in ('mmconvnextv2/**/*.py', 'tools/**/*.py')
                for path in glob.glob(osp.join(REPO, pattern), recursive=True)]
     calls = [(path, call) for path in sources for call in torch_load_calls(path)]
-    assert calls  # the converters load checkpoints themselves
+    kinds = []
     for path, call in calls:
-        weights_only = [k.value for k in call.keywords if k.arg == 'weights_only']
-        assert len(weights_only) == 1 and isinstance(weights_only[0], ast.Constant) \
-            and weights_only[0].value is True, f'{path}:{call.lineno}'
+        weights_only, pickle_module = keyword(call, 'weights_only'), keyword(call, 'pickle_module')
+        if isinstance(pickle_module, ast.Name) and pickle_module.id == '_RestrictedPickle':
+            kinds.append('restricted')
+        else:
+            assert isinstance(weights_only, ast.Constant) and weights_only.value is True, \
+                f'{path}:{call.lineno}'
+            kinds.append('weights_only')
+        assert osp.relpath(path, REPO) == osp.join('mmconvnextv2', 'utils', 'checkpoint.py'), \
+            f'{path}:{call.lineno}: load through mmconvnextv2.utils.load_weights_only'
+    assert sorted(kinds) == ['restricted', 'weights_only']
 
 
 # --- Unknown arch ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch
 
 from mmconvnextv2.apis.detection import SHAPES_DETECTION_SIZE
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
-from mmconvnextv2.utils.checkpoint import allow_mmengine_checkpoint_types
+from mmconvnextv2.utils import load_weights_only
 
 pytestmark = pytest.mark.slow  # starts real training runs
 
@@ -110,8 +110,7 @@ def losses(work_dir: str) -> dict[int, float]:
 
 
 def final_weights(work_dir: str) -> dict[str, torch.Tensor]:
-    allow_mmengine_checkpoint_types()
-    return torch.load(osp.join(work_dir, 'epoch_3.pth'), weights_only=True)['state_dict']
+    return load_weights_only(osp.join(work_dir, 'epoch_3.pth'))['state_dict']
 
 
 def assert_resumed_run_matches(reference_dir: str, resumed_dir: str) -> None:
@@ -145,8 +144,7 @@ def test_sigkill_while_saving_leaves_the_last_whole_checkpoint(data_dir, tmp_pat
     with open(osp.join(interrupted, 'last_checkpoint')) as f:
         assert f.read() == osp.join(interrupted, 'epoch_1.pth')
     assert not osp.exists(osp.join(interrupted, 'epoch_2.pth'))
-    allow_mmengine_checkpoint_types()
-    assert torch.load(osp.join(interrupted, 'epoch_1.pth'), weights_only=True)['meta']['epoch'] == 1
+    assert load_weights_only(osp.join(interrupted, 'epoch_1.pth'))['meta']['epoch'] == 1
     assert train('fcmae', data_dir, interrupted, probes=[], resume=True) == 0
     assert_resumed_run_matches(reference, interrupted)
     assert not osp.exists(osp.join(interrupted, 'epoch_1.pth'))  # max_keep_ckpts=1

@@ -4,6 +4,8 @@ For each arch and mask ratio, one training step of the encoder (forward on the m
 ``loss = sum of the mean squares of the outputs``, ``backward``) is timed for
 
 * ``gather``, ``spconv`` and ``dense`` — :class:`SparseConvNeXtV2` with that ``sparse_backend``;
+  with ``--depthwise rows full_map``, one ``gather`` encoder per depthwise path (``gather rows``,
+  ``gather full_map``; the default ``auto`` takes the row kernels on CPU, the full map on CUDA);
 * ``full`` — the dense :class:`ConvNeXtV2` on the whole image, no mask (the cost FCMAE would have
   without sparsity),
 
@@ -21,7 +23,8 @@ Examples::
 
     python tools/analysis/benchmark_fcmae.py --out work_dirs/bench_fcmae.json
     python tools/analysis/benchmark_fcmae.py --archs atto --ratios 0.6 --repeats 3 --warmup 1
-    python tools/analysis/benchmark_fcmae.py --device cuda --repeats 20 --warmup 5
+    python tools/analysis/benchmark_fcmae.py --device cuda --repeats 20 --warmup 5 \\
+        --depthwise rows full_map
 """
 import argparse
 import json
@@ -34,6 +37,7 @@ from mmengine.logging import MMLogger
 
 from mmconvnextv2.analysis.encoder_benchmark import FULL, build_encoders, flop_limit, time_encoders
 from mmconvnextv2.models import SPARSE_BACKENDS
+from mmconvnextv2.models.backbones.sparse_convnextv2 import DEPTHWISE_MODES
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,6 +47,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--ratios', nargs='+', type=float, default=[0.4, 0.6, 0.75])
     parser.add_argument('--backends', nargs='+', default=list(SPARSE_BACKENDS),
                         choices=SPARSE_BACKENDS)
+    parser.add_argument('--depthwise', nargs='+', default=['auto'], choices=DEPTHWISE_MODES,
+                        help="the gather backend's depthwise paths, one encoder each")
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--repeats', type=int, default=7)
@@ -70,16 +76,16 @@ def print_table(arch: str, ratio: float, results: dict[str, dict[str, float]],
     print(f'\n{arch}, mask ratio {ratio}, training step of the encoder; FLOP limit L/visible '
           f'{limit:.2f}')
     peak = 'peak_mb' in dense if dense else False
-    print(f'{"model":<8}{"median ms":>11}{"IQR ms":>9}{"act. MB":>9}'
+    print(f'{"model":<16}{"median ms":>11}{"IQR ms":>9}{"act. MB":>9}'
           + (f'{"peak MB":>9}' if peak else '') + f'{"dense/this":>12}{"mem this/dense":>16}'
           + f'{"full/this":>11}{"share of limit":>16}')
     for name, row in results.items():
         speed = dense['median_ms'] / row['median_ms'] if dense else float('nan')
         memory = row['activation_mb'] / dense['activation_mb'] if dense else float('nan')
         full_speed = full_ms / row['median_ms']
-        print(f'{name:<8}{row["median_ms"]:>11.2f}{row["iqr_ms"]:>9.2f}{row["activation_mb"]:>9.1f}'
-              + (f'{row["peak_mb"]:>9.1f}' if peak else '') + f'{speed:>12.2f}{memory:>16.2f}'
-              + f'{full_speed:>11.2f}{full_speed / limit:>16.0%}')
+        print(f'{name:<16}{row["median_ms"]:>11.2f}{row["iqr_ms"]:>9.2f}'
+              + f'{row["activation_mb"]:>9.1f}' + (f'{row["peak_mb"]:>9.1f}' if peak else '')
+              + f'{speed:>12.2f}{memory:>16.2f}{full_speed:>11.2f}{full_speed / limit:>16.0%}')
 
 
 def main() -> None:
@@ -92,7 +98,7 @@ def main() -> None:
     report = {'args': vars(args), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
               'machine': machine, 'results': {}, 'flop_limits': {}}
     for arch in args.archs:
-        models = build_encoders(arch, args.backends, device)
+        models = build_encoders(arch, args.backends, device, args.depthwise)
         for ratio in args.ratios:
             results = time_encoders(models, ratio, args.batch_size, args.img_size, args.warmup,
                                     args.repeats, device, progress_printer(arch, ratio))

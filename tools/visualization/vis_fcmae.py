@@ -13,12 +13,12 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
 import mmconvnextv2.models  # noqa: F401
 from mmconvnextv2.analysis import load_image, save_reconstruction_grid
 from mmconvnextv2.datasets import draw_dataset_scene
+from mmconvnextv2.utils.checkpoint import load_source
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,7 +55,7 @@ def main() -> None:
     # The runner merges the top-level data_preprocessor into the model; do the same.
     cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
     model = MODELS.build(cfg.model).eval()
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model.load_state_dict(load_source(args.checkpoint))
     crop = next(step.scale for step in cfg.train_dataloader.dataset.pipeline
                 if step.type == 'RandomResizedCrop')  # the pre-training side
     size = crop if isinstance(crop, int) else crop[0]

@@ -1,6 +1,6 @@
 # ImageNet-1K at 384x384: the 224 augmentation with 384 crops. From 384 on, the official
 # evaluation warps the whole image to the input size (bicubic) instead of cropping.
-_base_ = 'mmconvnextv2::_base_/datasets/imagenet_bs32_convnextv2_224.py'
+_base_ = './imagenet_bs32_convnextv2_224.py'
 
 img_size = 384
 train_pipeline = [

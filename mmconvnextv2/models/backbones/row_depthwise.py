@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch.autograd.function import once_differentiable
 
+from mmconvnextv2.utils.torch_compat import autocast_state
+
 # Rows per partial sum of the weight gradient: a block's gathered taps stay in cache, and the
 # (R / 64, K*K, C) partial sums are small.
 _WEIGHT_GRAD_BLOCK = 64
@@ -177,8 +179,8 @@ def row_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     """
     taps = weight.flatten(1).t().contiguous()  # (K*K, C), tap k = dy * K + dx
     device = x.device.type
-    if torch.is_autocast_enabled(device):
-        dtype = torch.get_autocast_dtype(device)
+    autocast, dtype = autocast_state(device)
+    if autocast:
         x, taps = x.to(dtype), taps.to(dtype)
         bias = None if bias is None else bias.to(dtype)
     with torch.autocast(device, enabled=False):

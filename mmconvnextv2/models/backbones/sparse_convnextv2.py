@@ -6,10 +6,16 @@ MinkowskiEngine fork. Here the same computation has three backends, chosen at co
 * ``'dense'``: masked-dense emulation. Masked sites are zeroed after every convolution and block,
   GRN's statistics see visible sites only. Needs no extra library; the reference.
 * ``'gather'``: the network lives as rows (R, C) of the visible sites, stem and downsampling
-  layers included (matmuls of visible patches). The 7x7 depthwise conv is a fused tap sum over a
-  per-stage neighbour index (:mod:`.row_depthwise`, ``torch.compile``-d) on CPU; on CUDA, or
-  where compiling fails, it runs on the zero-filled full map (masked inputs are zero, so visible
-  outputs are exact). LayerNorm, the MLP and GRN run on the rows.
+  layers included (matmuls of visible patches). LayerNorm, the MLP and GRN run on the rows. The
+  7x7 depthwise conv takes one of two paths, chosen at construction by ``depthwise``:
+
+  - ``'rows'``: a fused tap sum over a per-stage neighbour index (:mod:`.row_depthwise`,
+    ``torch.compile``-d: C++ on the CPU, Triton on CUDA); where compiling fails, the full map
+    instead, with a logged warning;
+  - ``'full_map'``: the conv on the zero-filled full map, gathered back at the rows (masked inputs
+    are zero, so visible outputs are exact; cuDNN on CUDA);
+  - ``'auto'`` (default): ``'rows'`` on the devices of :data:`ROW_DEPTHWISE_DEVICES` (the CPU,
+    where it was measured faster), ``'full_map'`` elsewhere.
 * ``'spconv'``: the stage lives in an spconv ``SparseConvTensor``; the depthwise conv runs on
   spconv's submanifold rulebook (spconv 2.x has no grouped convolution), everything else on its
   features.
@@ -33,6 +39,8 @@ from .convnextv2 import ConvNeXtV2, ConvNeXtV2Block
 from .row_depthwise import fused_kernels, neighbour_rows, row_depthwise_conv
 
 SPARSE_BACKENDS = ('dense', 'gather', 'spconv')
+# The depthwise conv paths of the 'gather' backend (module docstring).
+DEPTHWISE_MODES = ('auto', 'rows', 'full_map')
 
 
 def _checkpointed(block: ConvNeXtV2Block, function: Callable[..., torch.Tensor],
@@ -109,7 +117,7 @@ def _scatter_rows(rows: torch.Tensor, feats: torch.Tensor,
 # A stage's depthwise conv on its visible rows: (rows (R, C), weight, bias) -> rows (R, C).
 RowsDepthwise = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
-# Where the row depthwise conv replaces the full-map conv: measured on CPU only (forward and
+# Where depthwise='auto' takes the row depthwise conv: measured on CPU only (forward and
 # backward 2-7x faster per stage at mask ratio 0.6); CUDA keeps cuDNN's conv until timed there.
 ROW_DEPTHWISE_DEVICES = ('cpu', )
 
@@ -198,10 +206,13 @@ def _downsample_rows(layer: torch.nn.Sequential, feats: torch.Tensor) -> torch.T
     return F.linear(feats.reshape(-1, weight.shape[1]), weight, conv.bias)
 
 
-def _stage_depthwise(sites: _StageSites, channels: int, kernel_size: int) -> RowsDepthwise:
-    """The stage's depthwise conv: the row kernels where they are compiled, else the full map."""
+def _stage_depthwise(sites: _StageSites, channels: int, kernel_size: int,
+                     mode: str) -> RowsDepthwise:
+    """The stage's depthwise conv in ``mode`` (:data:`DEPTHWISE_MODES`): the row kernels where
+    the mode takes them and they compile, else the full map."""
     device = sites.sample.device.type
-    kernels = fused_kernels(device) if device in ROW_DEPTHWISE_DEVICES else None
+    rows = mode == 'rows' or (mode == 'auto' and device in ROW_DEPTHWISE_DEVICES)
+    kernels = fused_kernels(device) if rows else None
     if kernels is None:
         return _full_map_depthwise(sites.flat(), (sites.size[0], channels, *sites.size[1:]))
     neighbours = neighbour_rows(sites.flat(), sites.size, kernel_size)
@@ -216,13 +227,14 @@ def _rows_block(feats: torch.Tensor, block: ConvNeXtV2Block, depthwise: RowsDept
 
 
 def _gather_stage(blocks: torch.nn.Sequential, feats: torch.Tensor, sites: _StageSites,
-                  dtype: torch.dtype) -> torch.Tensor:
-    """The stage's blocks on its visible rows (R, C) (:func:`_stage_depthwise`).
+                  dtype: torch.dtype, mode: str) -> torch.Tensor:
+    """The stage's blocks on its visible rows (R, C), the depthwise conv in ``mode``
+    (:func:`_stage_depthwise`).
 
     ``dtype``: of GRN's place mask for samples of unequal sizes (:func:`_sample_rows`).
     """
     samples = _sample_rows(sites.counts(), dtype)
-    depthwise = _stage_depthwise(sites, feats.shape[1], blocks[0].dwconv.kernel_size[0])
+    depthwise = _stage_depthwise(sites, feats.shape[1], blocks[0].dwconv.kernel_size[0], mode)
     for block in blocks:
         feats = _checkpointed(block, _rows_block, feats, block, depthwise, samples)
     return feats
@@ -304,6 +316,10 @@ class SparseConvNeXtV2(ConvNeXtV2):
         arch: As for :class:`ConvNeXtV2`.
         sparse_backend: ``'gather'`` (fastest on CPU), ``'spconv'`` or ``'dense'``; see the module
             docstring.
+        depthwise: The ``'gather'`` backend's depthwise conv: ``'auto'`` (the row kernels on the
+            CPU, the full map elsewhere), ``'rows'`` (the ``torch.compile``-d row kernels on any
+            device; the full map, with a warning, where they do not compile) or ``'full_map'``.
+            Set in a config as ``model.backbone.depthwise``.
         out_indices: Stages whose (un-normalised, masked) outputs are returned.
         **kwargs: Passed to :class:`ConvNeXtV2` (``in_channels``, ``drop_path_rate``,
             ``with_cp``, ``init_cfg``, ...). The encoder has no output norms, as in the official
@@ -311,13 +327,21 @@ class SparseConvNeXtV2(ConvNeXtV2):
     """
 
     def __init__(self, arch: str | dict = 'tiny', sparse_backend: str = 'gather',
-                 out_indices: int | tuple[int, ...] = -1, **kwargs) -> None:
+                 depthwise: str = 'auto', out_indices: int | tuple[int, ...] = -1,
+                 **kwargs) -> None:
         if sparse_backend not in SPARSE_BACKENDS:
             raise ValueError(f'sparse_backend must be one of {SPARSE_BACKENDS}, got '
                              f'{sparse_backend!r}')
+        if depthwise not in DEPTHWISE_MODES:
+            raise ValueError(f'depthwise must be one of {DEPTHWISE_MODES}, got {depthwise!r}')
+        if depthwise != 'auto' and sparse_backend != 'gather':
+            raise ValueError(f"depthwise={depthwise!r} chooses the 'gather' backend's depthwise "
+                             f'conv, but sparse_backend={sparse_backend!r}; leave depthwise at '
+                             "'auto' or use sparse_backend='gather'.")
         super().__init__(arch=arch, out_indices=out_indices, gap_before_final_norm=False,
                          with_out_norms=False, **kwargs)
         self.sparse_backend = sparse_backend
+        self.depthwise = depthwise
 
     @property
     def total_stride(self) -> int:
@@ -377,7 +401,7 @@ class SparseConvNeXtV2(ConvNeXtV2):
         for i, sites in enumerate(stage_sites):
             if i:
                 feats = _downsample_rows(self.downsample_layers[i], feats)
-            feats = _gather_stage(self.stages[i], feats, sites, x.dtype)
+            feats = _gather_stage(self.stages[i], feats, sites, x.dtype, self.depthwise)
             if i in self.out_indices:
                 n, h, w = sites.size
                 outs.append(_scatter_rows(sites.flat(), feats, (n, feats.shape[1], h, w)))

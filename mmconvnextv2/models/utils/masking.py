@@ -37,16 +37,22 @@ def random_patch_mask(batch_size: int, grid_size: tuple[int, int], mask_ratio: f
         batch_size: Number of samples N.
         grid_size: (h, w) of the patch grid, i.e. the image size divided by the patch size.
         mask_ratio: Fraction of patches to remove, in (0, 1).
-        generator: Random generator, for reproducible masks.
+        generator: Random generator, for reproducible masks. The noise is drawn on its device
+            and the mask moved to ``device``, so a CPU generator gives CUDA images the mask it
+            gives CPU images.
         device: Device of the mask.
 
     Returns:
         A float tensor of shape (N, h, w): 1 where the patch is removed, 0 where it is kept.
     """
     keep = _kept_patches(grid_size, mask_ratio)
+    # torch draws with a generator on that generator's device only; it refuses a CPU generator
+    # for CUDA noise.
+    noise_device = device if generator is None else generator.device
     noise = torch.rand(batch_size, grid_size[0] * grid_size[1], generator=generator,
-                       device=device)
-    return _mask_from_noise(noise, keep, grid_size)
+                       device=noise_device)
+    mask = _mask_from_noise(noise, keep, grid_size)
+    return mask if device is None else mask.to(device)
 
 
 def seeded_patch_mask(sample_seeds: Sequence[Sequence[int]], grid_size: tuple[int, int],

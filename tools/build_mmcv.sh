@@ -14,6 +14,8 @@
 # ~1.6 times longer), and a precompiled header. 63 of mmcv's 83 C++ files begin with
 # pytorch_cpp_helper.hpp, i.e. with torch's ATen headers, whose parsing is most of their compile
 # time; tools/pch_ninja.sh precompiles it with the build's own flags before ninja runs.
+# MMCV_BUILD_DEBUG_INFO=1 keeps the debug information, MMCV_BUILD_PCH=0 leaves the header out
+# (tools/analysis/benchmark_mmcv_build.sh compares the three builds).
 set -euo pipefail
 
 if [[ $# -ne 3 ]]; then
@@ -63,11 +65,16 @@ real_ninja="$(dirname "$python_bin")/ninja"
 [[ -x "$real_ninja" ]] || real_ninja="$(command -v ninja || true)"
 [[ -n "$real_ninja" ]] || { echo "build_mmcv: no ninja found: pip install ninja" >&2; exit 1; }
 mkdir "$work/bin"
-ln -s "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pch_ninja.sh" "$work/bin/ninja"
+if [[ "${MMCV_BUILD_PCH:-1}" == 1 ]]; then
+    ln -s "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pch_ninja.sh" "$work/bin/ninja"
+else
+    ln -s "$real_ninja" "$work/bin/ninja"
+fi
 
-# Python's compile flags (-O3 -DNDEBUG ...) with -g0 after its -g. CFLAGS replaces them in
-# setuptools' distutils, so they are all given.
-cflags="$("$python_bin" -c 'import sysconfig; print(sysconfig.get_config_var("CFLAGS"))') -g0"
+# Python's compile flags (-O3 -DNDEBUG ...), with -g0 after its -g unless the debug information is
+# wanted. CFLAGS replaces them in setuptools' distutils, so they are all given.
+cflags="$("$python_bin" -c 'import sysconfig; print(sysconfig.get_config_var("CFLAGS"))')"
+[[ "${MMCV_BUILD_DEBUG_INFO:-0}" == 1 ]] || cflags="$cflags -g0"
 
 mkdir -p "$out"
 (cd "$src" && PATH="$work/bin:$PATH" REAL_NINJA="$real_ninja" \

@@ -21,15 +21,15 @@ CPU_KEY = (f'mmcv-2.1.0_torch-{TORCH_PIN}_cp{sys.version_info.major}{sys.version
 
 
 def plan(tmp_path: Path, gpus: str, nvcc: str = '13.0', torch_cuda: str = '13.0',
-         **extra: str) -> tuple[int, dict[str, str]]:
+         stack: str = 'pinned', **extra: str) -> tuple[int, dict[str, str]]:
     """Runs ``setup_env.sh --print-plan`` with faked inputs; returns its status and its lines."""
     env = {key: value for key, value in os.environ.items()
            if key not in ('MMCV_WHEELHOUSE', 'TORCH_CUDA_ARCH_LIST', 'MMCONVNEXTV2_DEVICE')}
     env.update(MMCONVNEXTV2_FAKE_GPU_ARCH=gpus, MMCONVNEXTV2_FAKE_NVCC_VERSION=nvcc,
                MMCONVNEXTV2_FAKE_TORCH_CUDA=torch_cuda, XDG_CACHE_HOME=str(tmp_path),
                PYTHON=sys.executable, **extra)
-    run = subprocess.run(['bash', str(SCRIPT), '--print-plan'], env=env, capture_output=True,
-                         text=True, timeout=60)
+    run = subprocess.run(['bash', str(SCRIPT), '--stack', stack, '--print-plan'], env=env,
+                         capture_output=True, text=True, timeout=60)
     lines = dict(line.split('=', 1) for line in run.stdout.splitlines())
     return run.returncode, lines
 
@@ -111,3 +111,20 @@ def test_unknown_argument_is_refused():
     run = subprocess.run(['bash', str(SCRIPT), '--plan'], capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 2 and 'usage:' in run.stderr
+
+
+@pytest.mark.parametrize('stack', ['oldest', 'newest'])
+def test_other_stacks_build_for_their_torch_on_the_cpu(tmp_path, stack):
+    pin = (REPO / 'requirements' / f'torch-{stack}.txt').read_text().split('torch==')[1].split()[0]
+    # The compat stacks check the CPU build, also on a GPU machine.
+    status, lines = plan(tmp_path, '9.0', stack=stack)
+    assert status == 0
+    assert lines['device'] == 'cpu'
+    assert lines['mmcv_wheelhouse'] == wheelhouse(tmp_path).replace(f'torch-{TORCH_PIN}',
+                                                                    f'torch-{pin}')
+
+
+def test_unknown_stack_is_refused():
+    run = subprocess.run(['bash', str(SCRIPT), '--stack', 'latest'], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2 and 'usage:' in run.stderr and 'pinned|oldest|newest' in run.stderr

@@ -1,6 +1,6 @@
 # The two commands of the README (demo, test). Each sets up .venv/ first (fast when already done).
 PYTHON := .venv/bin/python
-LINTED := mmconvnextv2 tools tests configs
+LINTED := mmconvnextv2 tools tests configs demo
 
 .PHONY: setup setup-oldest setup-newest test test-fast test-compat test-newest lint demo
 

@@ -1,12 +1,15 @@
+import ast
 import glob
 import os.path as osp
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
 
+import mmconvnextv2.utils
 from mmconvnextv2 import register_config_scope
 from mmconvnextv2.registry import MODELS
 
@@ -34,6 +37,73 @@ def test_scope_is_a_child_of_the_root_that_falls_back_to_mmpretrain():
     assert MODELS.get('ImageClassifier').__module__.startswith('mmpretrain')
 
 
+def run_python(code: str) -> str:
+    """Runs ``code`` in a fresh process (registries and scopes start empty); its stdout."""
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def registered_in_source() -> set[tuple[str, str, str]]:
+    """``(registry, name, module)`` of every ``@<REGISTRY>.register_module(...)`` of a class in
+    the package source."""
+    found = set()
+    for path in Path(REPO, 'mmconvnextv2').rglob('*.py'):
+        module = '.'.join(path.relative_to(REPO).with_suffix('').parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for decorator in node.decorator_list:
+                if (isinstance(decorator, ast.Call)
+                        and getattr(decorator.func, 'attr', None) == 'register_module'):
+                    names = [k.value.value for k in decorator.keywords if k.arg == 'name']
+                    found.add((decorator.func.value.id, names[0] if names else node.name, module))
+    return found
+
+
+def test_each_registry_imports_the_modules_that_register_in_it():
+    import mmconvnextv2.registry as registries
+    found = registered_in_source()
+    assert ('PARAM_SCHEDULERS', 'LinearWarmupLR',
+            'mmconvnextv2.engine.schedulers.linear_warmup_lr') in found and len(found) >= 15
+    # A registry imports its locations at its first lookup (mmengine keeps them private).
+    outside = [(kind, name, module) for kind, name, module in found
+               if not any(module == location or module.startswith(location + '.')
+                          for location in getattr(registries, kind)._locations)]
+    assert not outside, f'Classes outside their registry\'s locations: {outside}'
+
+
+def test_a_scoped_name_resolves_in_a_fresh_process():
+    # What a config names, through mmengine's root registry: nothing of ours imported before.
+    code = ('import torch\n'
+            'from mmengine.registry import PARAM_SCHEDULERS\n'
+            'print(PARAM_SCHEDULERS.get("mmconvnextv2.LinearWarmupLR").__name__)')
+    assert run_python(code).split() == ['LinearWarmupLR']
+
+
+def test_a_lookup_imports_only_the_registry_locations():
+    # With our scope in MODULE2PACKAGE, a registry without locations would make mmengine call
+    # mmconvnextv2.utils.register_all_modules, importing every subpackage for an optimizer.
+    code = ('import sys, torch, mmconvnextv2\n'
+            'mmconvnextv2.register_config_scope()\n'
+            'from mmconvnextv2.registry import OPTIMIZERS\n'
+            'optimizer = OPTIMIZERS.build(dict(type="AdamW", params=[torch.zeros(1)]))\n'
+            'print(type(optimizer).__name__, sorted(m for m in ("mmconvnextv2.datasets",\n'
+            '    "mmconvnextv2.engine", "mmconvnextv2.models") if m in sys.modules))')
+    assert run_python(code).split() == ['AdamW', '[]']
+
+
+def test_register_all_modules_registers_every_class():
+    assert mmconvnextv2.utils.register_all_modules is mmconvnextv2.register_all_modules
+    expected = sorted((kind, name) for kind, name, _ in registered_in_source())
+    # module_dict holds what is registered so far; reading it imports nothing.
+    code = ('import mmconvnextv2, mmconvnextv2.registry as r\n'
+            'mmconvnextv2.register_all_modules(init_default_scope=False)\n'
+            f'for kind, name in {expected!r}:\n'
+            '    print(name in getattr(r, kind).module_dict)')
+    assert run_python(code).split() == ['True'] * len(expected)
+
+
 def test_register_all_modules_sets_default_scope():
     # In a fresh process: a default scope set here would leak into the other tests.
     code = ('import mmconvnextv2; from mmengine import DefaultScope\n'
@@ -41,9 +111,20 @@ def test_register_all_modules_sets_default_scope():
             'from mmconvnextv2.registry import MODELS\n'
             'print(DefaultScope.get_current_instance().scope_name,\n'
             '      MODELS.build(dict(type="ConvNeXtV2", arch="atto")).channels[-1])')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ['mmconvnextv2', '320']
+    assert run_python(code).split() == ['mmconvnextv2', '320']
+
+
+def test_mmengine_hub_builds_our_models():
+    # mmengine's hub calls <package>.utils.register_all_modules() before the build.
+    if not mmengine_finds_our_configs():
+        pytest.skip('mmengine looks for mmconvnextv2:: configs in the installed distribution\'s '
+                    'folder, which a PEP 660 editable install (pip install -e) leaves empty')
+    code = ('import mmconvnextv2; from mmengine.hub import get_model\n'
+            'mmconvnextv2.register_config_scope()\n'
+            'model = get_model("mmconvnextv2::convnextv2/convnextv2-atto_shapes.py")\n'
+            'print(type(model.backbone).__name__, model.backbone.channels[-1],\n'
+            '      model.head.fc.out_features)')
+    assert run_python(code).split() == ['ConvNeXtV2', '320', '6']
 
 
 @pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg'])
@@ -102,3 +183,9 @@ def test_head_init_scale_scales_the_initial_weights():
     before = head.fc.weight.clone()
     head.init_weights()  # a second call neither re-draws nor re-scales
     assert torch.equal(before, head.fc.weight)
+
+
+def test_a_registry_without_locations_is_refused():
+    from mmconvnextv2.registry import _ScopeRegistry
+    with pytest.raises(ValueError, match="'metric' registry of mmconvnextv2 needs locations"):
+        _ScopeRegistry('metric', MODELS.parent, MODELS, [])

@@ -12,7 +12,7 @@ import os
 
 from mmengine.config import DictAction
 
-from mmconvnextv2.apis import build_runner, load_config
+from mmconvnextv2.utils import atomic_write_text, build_runner, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,9 +31,16 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def summary(metrics: dict[str, float]) -> str:
-    """One ``name: value`` line per metric, e.g. ``accuracy/top1: 76.70``."""
-    return '\n'.join(f'{name}: {value:.2f}' if isinstance(value, float) else f'{name}: {value}'
+def plain(metrics: dict[str, object]) -> dict[str, object]:
+    """The metrics with numpy numbers as Python ones (mmseg reports numpy float32)."""
+    return {name: value.item() if hasattr(value, 'item') else value
+            for name, value in metrics.items()}
+
+
+def summary(metrics: dict[str, object]) -> str:
+    """One ``name: value`` line per metric, four significant digits (``accuracy/top1: 76.7``,
+    ``coco/bbox_mAP: 0.438``)."""
+    return '\n'.join(f'{name}: {value:.4g}' if isinstance(value, float) else f'{name}: {value}'
                      for name, value in sorted(metrics.items()))
 
 
@@ -44,11 +51,10 @@ def main() -> None:
     cfg = load_config(args.config, args.work_dir, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.load_from = args.checkpoint
-    metrics = build_runner(cfg).test()
+    metrics = plain(build_runner(cfg).test())
     print(summary(metrics), flush=True)
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(metrics, f, indent=2)
+        atomic_write_text(args.out, json.dumps(metrics, indent=2))
 
 
 if __name__ == '__main__':

@@ -16,8 +16,7 @@ import os
 
 from mmengine.config import DictAction
 
-from mmconvnextv2.apis import build_runner, load_config, use_amp
-from mmconvnextv2.engine import count_accumulation_in_lr_scaling
+from mmconvnextv2.utils import build_runner, count_accumulation_in_lr_scaling, load_config, use_amp
 
 
 def parse_args() -> argparse.Namespace:

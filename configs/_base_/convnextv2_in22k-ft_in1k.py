@@ -8,7 +8,7 @@
 # head is left out and re-initialised) with --cfg-options model.backbone.init_cfg.checkpoint=PATH.
 _base_ = [
     './models/convnextv2_classifier.py',
-    'mmpretrain::_base_/default_runtime.py',
+    './convnextv2_in1k_runtime.py',
 ]
 
 model = dict(
@@ -25,17 +25,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / (2.5e-5 * 512 / 256), by_epoch=True,
          begin=0, convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-
-custom_hooks = [
-    # Updated once per optimizer step; validation evaluates the EMA and the raw weights.
-    dict(type='mmconvnextv2.OptimStepEMAHook', momentum=1e-4, evaluate_on_origin=True,
-         priority='ABOVE_NORMAL'),
-    dict(type='mmconvnextv2.RandomStateHook'),
-]
-default_hooks = dict(
-    checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=1, max_keep_ckpts=3))
-# Rescaled to each run's effective batch (processes x batch x accumulation).
-auto_scale_lr = dict(base_batch_size=512, enable=True)
+train_cfg = dict(max_epochs=30)
+# The lr above is for 512 images per step.
+auto_scale_lr = dict(base_batch_size=512)

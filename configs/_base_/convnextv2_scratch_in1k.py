@@ -7,7 +7,7 @@
 _base_ = [
     './models/convnextv2_classifier.py',
     './datasets/imagenet_bs32_convnextv2_224.py',
-    'mmpretrain::_base_/default_runtime.py',
+    './convnextv2_in1k_runtime.py',
 ]
 
 model = dict(
@@ -26,17 +26,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / 4e-3, by_epoch=True, begin=20,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-
-custom_hooks = [
-    # Updated once per optimizer step; validation evaluates the EMA and the raw weights.
-    dict(type='mmconvnextv2.OptimStepEMAHook', momentum=1e-4, evaluate_on_origin=True,
-         priority='ABOVE_NORMAL'),
-    dict(type='mmconvnextv2.RandomStateHook'),
-]
-default_hooks = dict(
-    checkpoint=dict(type='mmconvnextv2.AtomicCheckpointHook', interval=1, max_keep_ckpts=3))
-# Rescaled to each run's effective batch (processes x batch x accumulation).
-auto_scale_lr = dict(base_batch_size=4096, enable=True)
+train_cfg = dict(max_epochs=300)
+# The lr above is for 4096 images per step (32 GPUs x 128).
+auto_scale_lr = dict(base_batch_size=4096)

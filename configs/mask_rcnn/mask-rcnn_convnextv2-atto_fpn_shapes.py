@@ -1,11 +1,13 @@
 # Mask R-CNN + FPN with ConvNeXt V2-Atto on the bundled shapes scenes (COCO layout), for the CPU.
-# The scenes are generated at 320 px, where COCO's small/medium/large ranges are all populated:
+# The scenes are 320 px, where COCO's small/medium/large ranges are all populated, resized to
+# 224 px for the network. The data sets write them into data/shapes_320 on first use, as
 #   .venv/bin/python tools/generate_shapes.py --out data/shapes_320 --size 320
-# and resized to 224 px for the network. The backbone starts from scratch unless given a
-# checkpoint (e.g. the demo's FCMAE run, through mmconvnextv2.ConvNeXtV2Pretrained).
+# does, and refuse scenes of other settings there. The backbone starts from scratch unless given
+# a checkpoint (e.g. the demo's FCMAE run, through mmconvnextv2.ConvNeXtV2Pretrained).
 _base_ = './_base_/mask-rcnn_convnextv2_fpn_ms-1x_coco.py'
 
 data_root = 'data/shapes_320/coco/'
+scenes = dict(num_train=1200, num_val=200, size=320, seed=0)
 classes = ('circle', 'cross', 'ring', 'square', 'star', 'triangle')
 img_scale = (224, 224)
 
@@ -37,24 +39,27 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
+# In mmdet's scope wherever they are built: mmdet's DetInferencer, which finds this model by name
+# in the mmconvnextv2 scope (mmconvnextv2.apis.register_zoo), builds the test pipeline there.
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='LoadImageFromFile', _scope_='mmdet'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True, _scope_='mmdet'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True, _scope_='mmdet'),
     dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+         _scope_='mmdet'),
 ]
 metainfo = dict(classes=classes)
 train_dataloader = dict(
     batch_size=8,
     num_workers=2,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
+    dataset=dict(data_root=data_root, scenes=scenes, metainfo=metainfo,
                  ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
                  pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
     num_workers=2,
-    dataset=dict(data_root=data_root, metainfo=metainfo,
+    dataset=dict(data_root=data_root, scenes=scenes, metainfo=metainfo,
                  ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'),
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader

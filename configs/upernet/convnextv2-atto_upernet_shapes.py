@@ -1,12 +1,14 @@
-# ConvNeXt V2-Atto + UperNet on the ADE20K-style layout of the bundled shapes
-# (tools/generate_shapes.py): 7 classes (background and the 6 shapes), 224x224 scenes, trained as
-# 128x128 crops on the CPU. The ADE20K recipe with narrow heads (64/32 channels instead of
-# 512/256), BatchNorm in the heads (one process, no SyncBN), a lighter background in the loss and
-# a short schedule. The backbone starts from scratch, so there is no pre-trained knowledge for
-# layer-wise lr decay to preserve (rate 1.0).
+# ConvNeXt V2-Atto + UperNet on the ADE20K-style layout of the bundled shapes: 7 classes
+# (background and the 6 shapes), 224x224 scenes, trained as 128x128 crops on the CPU. The data
+# sets write the scenes into data/shapes on first use, as `tools/generate_shapes.py` does, and
+# refuse scenes of other settings there. The ADE20K recipe with narrow heads (64/32 channels
+# instead of 512/256), BatchNorm in the heads (one process, no SyncBN), a lighter background in
+# the loss and a short schedule. The backbone starts from scratch, so there is no pre-trained
+# knowledge for layer-wise lr decay to preserve (rate 1.0).
 _base_ = './convnextv2-atto_upernet_8xb2-160k_ade20k-512x512.py'
 
 data_root = 'data/shapes/ade'
+scenes = dict(num_train=1200, num_val=200, size=224, seed=0)
 num_classes = 7
 crop_size = (128, 128)
 test_scale = (128, 128)
@@ -36,12 +38,14 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
+# In mmseg's scope wherever they are built: mmseg's MMSegInferencer, which finds this model by name
+# in the mmconvnextv2 scope (mmconvnextv2.apis.register_zoo), builds the test pipeline there.
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=test_scale, keep_ratio=True),
+    dict(type='LoadImageFromFile', _scope_='mmseg'),
+    dict(type='Resize', scale=test_scale, keep_ratio=True, _scope_='mmseg'),
     # Loaded after the resize: the metric compares with the label map at full resolution.
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
+    dict(type='LoadAnnotations', _scope_='mmseg'),
+    dict(type='PackSegInputs', _scope_='mmseg'),
 ]
 tta_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -67,6 +71,7 @@ train_dataloader = dict(
     dataset=dict(
         type='mmconvnextv2.ShapesSegDataset',
         data_root=data_root,
+        scenes=scenes,
         data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -76,6 +81,7 @@ val_dataloader = dict(
     dataset=dict(
         type='mmconvnextv2.ShapesSegDataset',
         data_root=data_root,
+        scenes=scenes,
         data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from mmconvnextv2.utils.checkpoint import load_source, save_checkpoint
+from mmconvnextv2.utils.checkpoint import load_weights_only, save_checkpoint, state_dict_of
 
 # The zoo's size limit per file: 16 MB, decimal, as issue 14 counts it.
 ZOO_MAX_BYTES = 16_000_000
@@ -49,7 +49,7 @@ def half_precision(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
 
 
 def publish_to_zoo(src: str | Path, dst: str | Path, encoder_only: bool,
-                   meta: dict[str, str]) -> ZooFile:
+                   meta: dict[str, object]) -> ZooFile:
     """Writes the weights of a run's checkpoint to ``dst`` in float16, atomically.
 
     Args:
@@ -59,7 +59,9 @@ def publish_to_zoo(src: str | Path, dst: str | Path, encoder_only: bool,
             V1-style) and drop the decoder and the algorithm's state; otherwise keep the whole
             ``state_dict`` (for a model trained with EMA, mmengine's checkpoint holds the averaged
             weights there).
-        meta: Provenance stored in the file: the config, the training command, the commit.
+        meta: Provenance stored in the file: the config, the training command, the commit. The
+            run's ``dataset_meta`` (its classes and palette, which mmengine's runner writes and
+            the inferencers draw with) is kept beside it.
 
     Returns:
         The written file, with its sha256.
@@ -68,7 +70,11 @@ def publish_to_zoo(src: str | Path, dst: str | Path, encoder_only: bool,
         ValueError: If ``encoder_only`` finds no ``backbone.*`` weights, or the result exceeds
             :data:`ZOO_MAX_BYTES`; nothing is written then.
     """
-    state = load_source(src)
+    checkpoint = load_weights_only(src)
+    state = state_dict_of(checkpoint, src)
+    run_meta = checkpoint.get('meta') or {}
+    if 'dataset_meta' in run_meta:
+        meta = {**meta, 'dataset_meta': run_meta['dataset_meta']}
     if encoder_only:
         state = {key: value for key, value in state.items() if key.startswith('backbone.')}
         if not state:

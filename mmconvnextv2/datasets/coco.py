@@ -3,7 +3,9 @@
 mmdet reports an empty or broken annotation file by the symptom, not the cause: a
 ``JSONDecodeError`` without the file's name, ``KeyError: 'categories'``, or, for a file without
 images or with annotations of unknown images, ``need at least one array to concatenate`` from
-deep inside its filtering. :class:`CocoDataset` names the file and what is wrong with it.
+deep inside its filtering. :class:`CocoDataset` names the file and what is wrong with it. Given
+``scenes``, it first generates the bundled shapes scenes its data root should hold
+(:mod:`~mmconvnextv2.datasets.shapes_on_demand`).
 """
 import json
 from collections.abc import Sequence
@@ -13,6 +15,8 @@ import mmengine.fileio as fileio
 from mmdet.datasets import CocoDataset as MMDetCocoDataset
 
 from mmconvnextv2.registry import DATASETS
+
+from .shapes_on_demand import ScenesOnDemand
 
 COCO_SECTIONS = ('images', 'annotations', 'categories')
 # How many offending entries an error message lists.
@@ -102,12 +106,23 @@ def _check_references(path: str, coco: dict) -> None:
 
 
 @DATASETS.register_module()
-class CocoDataset(MMDetCocoDataset):
+class CocoDataset(ScenesOnDemand, MMDetCocoDataset):
     """mmdet's ``CocoDataset``, with :func:`check_coco_annotations` run on the file first.
 
     Reachable as ``type='mmconvnextv2.CocoDataset'`` from any default scope. The check parses the
     file once more than mmdet does, a cost paid once at start-up.
+
+    Args:
+        *args: Arguments of mmdet's ``CocoDataset``.
+        scenes: The bundled shapes scenes that ``data_root``, the ``coco`` folder of a shapes
+            output, holds: ``dict(num_train=..., num_val=..., size=..., seed=...)``. Missing or
+            unfinished scenes are generated here (see
+            :func:`~mmconvnextv2.datasets.shapes_on_demand.ensure_layout_scenes`), scenes of
+            other settings refused. None (the default) reads ``data_root`` as it is.
+        **kwargs: Keyword arguments of mmdet's ``CocoDataset``.
     """
+
+    layout = 'coco'
 
     def load_data_list(self) -> list[dict]:
         """mmdet's data list, after the annotation file has passed the check.

@@ -22,14 +22,18 @@ removed from the scene before it is rendered, so every painted shape pixel is an
 Everything derives from ``seed``: scene ``index`` of ``split`` uses :func:`scene_rng`, so two runs
 with the same arguments write byte-identical files, and :class:`ShapesClsDataset` renders the same
 scenes on the fly, at any number, from the ``train``, ``val`` and unlabelled ``pool`` splits.
+:func:`ensure_shapes_dataset` writes them only where they are missing; the data sets that read the
+COCO and ADE20K layouts call it on demand (:mod:`.shapes_on_demand`).
 """
+import contextlib
+import fcntl
 import io
 import json
 import os
 import os.path as osp
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +51,8 @@ SCENE_SPLITS: tuple[str, ...] = (*SPLITS, 'pool')
 # Bump whenever a change of this module changes the generated files: it invalidates old output.
 GENERATOR_VERSION = 3
 MANIFEST_NAME = 'shapes_manifest.json'
+# Held by ensure_shapes_dataset while it checks and writes an output folder.
+_LOCK_NAME = '.shapes_lock'
 DEFAULT_NUM_TRAIN = 1200
 DEFAULT_NUM_VAL = 200
 
@@ -498,6 +504,16 @@ def write_shapes_dataset(out_dir: str, num_train: int = DEFAULT_NUM_TRAIN,
     return paths
 
 
+def _read_manifest(out_dir: str) -> dict | None:
+    """The manifest of ``out_dir``, or None where there is none (or it is unreadable)."""
+    try:
+        with open(layout_paths(out_dir)['manifest']) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
 def shapes_dataset_is_complete(out_dir: str, num_train: int = DEFAULT_NUM_TRAIN,
                                num_val: int = DEFAULT_NUM_VAL,
                                seed: int = 0, size: int = 224) -> bool:
@@ -514,20 +530,55 @@ def shapes_dataset_is_complete(out_dir: str, num_train: int = DEFAULT_NUM_TRAIN,
         True when the manifest matches the arguments and the annotation files exist.
     """
     paths = layout_paths(out_dir)
-    try:
-        with open(paths['manifest']) as f:
-            manifest = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return manifest == _manifest(num_train, num_val, seed, size) and all(
+    return _read_manifest(out_dir) == _manifest(num_train, num_val, seed, size) and all(
         osp.isfile(path) for key, path in paths.items() if key.endswith('_ann'))
+
+
+class ShapesSettingsError(ValueError):
+    """An output folder holds complete shapes scenes of other settings than those asked for."""
+
+
+def _refuse_other_settings(out_dir: str, wanted: dict) -> None:
+    """Raises :class:`ShapesSettingsError` if ``out_dir`` holds a manifest other than ``wanted``.
+
+    A missing or unreadable manifest marks an unfinished run, which may be replaced.
+    """
+    found = _read_manifest(out_dir)
+    if found is None or found == wanted:
+        return
+    differences = ', '.join(f'{key} {found.get(key)!r} (wanted {value!r})'
+                            for key, value in wanted.items() if found.get(key) != value)
+    command = (f'python tools/generate_shapes.py --out {out_dir} --num-train '
+               f'{wanted["num_train"]} --num-val {wanted["num_val"]} --size {wanted["size"]} '
+               f'--seed {wanted["seed"]} --force')
+    raise ShapesSettingsError(f'{out_dir} holds shapes scenes of other settings: {differences}. '
+                              f'Replace them with `{command}`, or choose another folder.')
+
+
+@contextlib.contextmanager
+def _output_lock(out_dir: str) -> Iterator[None]:
+    """Holds an exclusive lock on the output folder ``out_dir`` (created if missing).
+
+    Separate processes, e.g. the ranks of a distributed run, that find the scenes missing at the
+    same time would otherwise delete each other's files while writing: with the lock, one writes
+    and the others wait, then find the output complete. The lock file stays; the lock goes with
+    the process that held it, however it ends.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    with open(osp.join(out_dir, _LOCK_NAME), 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def ensure_shapes_dataset(out_dir: str, num_train: int = DEFAULT_NUM_TRAIN,
                           num_val: int = DEFAULT_NUM_VAL, seed: int = 0,
                           size: int = 224, progress: bool = True,
-                          force: bool = False) -> dict[str, str]:
+                          force: bool = False, replace_other: bool = True) -> dict[str, str]:
     """Generates the data set unless ``out_dir`` already holds it for the same arguments.
+
+    Safe to call from several processes at once: they serialise on a lock file in ``out_dir``
+    (this needs a file system with ``flock``, as local disks and NFS have), so one writes and the
+    others find the output complete.
 
     Args:
         out_dir: Output folder.
@@ -535,15 +586,24 @@ def ensure_shapes_dataset(out_dir: str, num_train: int = DEFAULT_NUM_TRAIN,
         num_val: Number of validation scenes, ``>= 1``.
         seed: Data set seed, ``>= 0``.
         size: Image side in pixels, ``>= 64``.
-        progress: Print progress, and a line when generation is skipped.
+        progress: Print what is written where, progress, and a line when generation is skipped.
         force: Regenerate even when the output is complete.
+        replace_other: Replace a complete output of other arguments; when False, such an output
+            raises :class:`ShapesSettingsError`, which names the command that replaces it.
 
     Returns:
         The paths of :func:`layout_paths`.
     """
     _check_arguments(num_train, num_val, seed, size)
-    if not force and shapes_dataset_is_complete(out_dir, num_train, num_val, seed, size):
+    with _output_lock(out_dir):
+        if not force and shapes_dataset_is_complete(out_dir, num_train, num_val, seed, size):
+            if progress:
+                print(f'shapes: {out_dir} is complete, not regenerated', flush=True)
+            return layout_paths(out_dir)
+        if not (force or replace_other):
+            _refuse_other_settings(out_dir, _manifest(num_train, num_val, seed, size))
         if progress:
-            print(f'shapes: {out_dir} is complete, not regenerated', flush=True)
-        return layout_paths(out_dir)
-    return write_shapes_dataset(out_dir, num_train, num_val, seed, size, progress)
+            print(f'shapes: writing {num_train} train + {num_val} val scenes of {size}x{size} px '
+                  f'(seed {seed}) to {out_dir} (classification, COCO and ADE20K layouts)',
+                  flush=True)
+        return write_shapes_dataset(out_dir, num_train, num_val, seed, size, progress)

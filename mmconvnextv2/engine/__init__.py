@@ -2,9 +2,9 @@
 from .hooks import AtomicCheckpointHook, OptimStepEMAHook, RandomStateHook
 from .model_wrappers import CPUDistributedDataParallel
 from .optimizers import LayerDecayOptimWrapperConstructor
-from .runner import MultiResolutionTestLoop, count_accumulation_in_lr_scaling
+from .runner import MultiResolutionTestLoop
 from .schedulers import LinearWarmupLR
 
 __all__ = ['AtomicCheckpointHook', 'CPUDistributedDataParallel',
            'LayerDecayOptimWrapperConstructor', 'LinearWarmupLR', 'MultiResolutionTestLoop',
-           'OptimStepEMAHook', 'RandomStateHook', 'count_accumulation_in_lr_scaling']
+           'OptimStepEMAHook', 'RandomStateHook']

@@ -235,7 +235,7 @@ def load_source(path: str | Path) -> StateDict:
     except (RuntimeError, EOFError) as err:
         raise ValueError(f'{str(path)!r} is truncated or corrupt: torch cannot read it ({err}). '
                          'Copy or download it again.') from err
-    return _unwrap(checkpoint, path)
+    return state_dict_of(checkpoint, path)
 
 
 def _check_torch_header(path: Path) -> None:
@@ -266,8 +266,13 @@ def _load_safetensors(path: Path) -> StateDict:
                          'truncated: copy or download it again.') from err
 
 
-def _unwrap(checkpoint: object, path: Path) -> StateDict:
-    """The state dict inside a loaded checkpoint object."""
+def state_dict_of(checkpoint: object, path: str | Path) -> StateDict:
+    """The state dict inside a loaded checkpoint object (``path``: its file, for the errors).
+
+    Raises:
+        ValueError: If it holds no non-empty dict of tensors, alone or under ``'state_dict'``
+            or ``'model'``.
+    """
     if isinstance(checkpoint, dict):
         for entry in ('state_dict', 'model'):
             if isinstance(checkpoint.get(entry), dict):

@@ -3,8 +3,8 @@ import datetime
 import os.path as osp
 import warnings
 
-from mmengine import DefaultScope
 from mmengine.config.utils import MODULE2PACKAGE
+from mmengine.registry import DefaultScope, Registry
 
 SCOPE = 'mmconvnextv2'
 # The package's configs: the repository's configs/ through a link in a checkout or an editable
@@ -18,7 +18,7 @@ def register_config_scope() -> None:
     mmengine resolves ``<scope>::`` bases only for the packages in its ``MODULE2PACKAGE`` table;
     adding an entry there is its documented extension point for third-party packages. Call it
     before ``Config.fromfile`` reads such a config (``tools/train.py`` and
-    :func:`mmconvnextv2.apis.load_config` do). Our own configs inherit from each other by relative
+    :func:`mmconvnextv2.utils.load_config` do). Our own configs inherit from each other by relative
     paths and need no entry. mmengine looks for the configs in the installed distribution's
     folder, which a PEP 660 editable install (``pip install -e .``) leaves empty: there, inherit
     from the repository's ``configs/`` by path instead.
@@ -42,13 +42,23 @@ def package_config(name: str) -> str:
 def register_all_modules(init_default_scope: bool = True) -> None:
     """Imports every module that registers into the ``mmconvnextv2`` registries.
 
+    The modules are those each registry of :mod:`mmconvnextv2.registry` names as its locations,
+    which it would otherwise import at its first lookup; this function does not import the
+    subpackages itself, so ``utils`` stays below them. It is the OpenMMLab entry point under this
+    name (also ``mmconvnextv2.register_all_modules``), which mmengine's hub calls for
+    ``mmengine.hub.get_model('mmconvnextv2::<config>')``.
+
     Args:
         init_default_scope: Also make ``mmconvnextv2`` the default scope, so configs can name
             our modules without the ``mmconvnextv2.`` prefix.
     """
-    import mmconvnextv2.datasets  # noqa: F401
-    import mmconvnextv2.engine  # noqa: F401
-    import mmconvnextv2.models  # noqa: F401
+    # Here, not at the top: the registries import mmpretrain, which ``import mmconvnextv2``
+    # does not need.
+    from mmconvnextv2 import registry
+
+    for value in vars(registry).values():
+        if isinstance(value, Registry) and value.scope == SCOPE:
+            value.import_from_location()
 
     if not init_default_scope:
         return

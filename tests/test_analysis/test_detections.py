@@ -8,12 +8,11 @@ import torch
 from mmengine.registry import DefaultScope
 from PIL import Image
 from pycocotools import mask as mask_utils
+from shapes_lab.configs import SHAPES_DETECTION_SIZE, mask_rcnn_config
 
 from mmconvnextv2.analysis.detections import (build_test_dataset, decode_segmentation,
                                               detection_rows, load_detector, overlay_masks,
                                               plot_detection_rows)
-from mmconvnextv2.apis.detection import SHAPES_DETECTION_SIZE
-from mmconvnextv2.apis.shapes_runs import mask_rcnn_config
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 from mmconvnextv2.utils import load_weights_only
 

@@ -13,10 +13,10 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from mmconvnextv2.analysis import (CONVNEXT_MLP_HOOK_PATTERN, ImageSource, build_model,
-                                   channel_matrix, dataset_labels, load_images,
+from mmconvnextv2.analysis import (CONVNEXT_MLP_HOOK_PATTERN, AnalysedModel, ImageSource,
+                                   build_model, channel_matrix, compare_feature_diversity,
+                                   dataset_labels, layer_cosine_distances, load_images,
                                    mean_cosine_distance, round_robin_indices)
-from mmconvnextv2.apis import AnalysedModel, compare_feature_diversity, layer_cosine_distances
 
 MEAN = [123.675, 116.28, 103.53]
 STD = [58.395, 57.12, 57.375]

@@ -13,12 +13,15 @@ def test_encoder_is_kept_in_float16_with_its_provenance(tmp_path):
     backbone = ConvNeXtV2(arch='atto', with_out_norms=False)
     state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
     state['neck.proj.weight'] = torch.randn(8, 8, 1, 1)  # the decoder, dropped
-    torch.save(dict(state_dict=state, meta=dict(epoch=4)), tmp_path / 'run.pth')
+    dataset_meta = dict(classes=('circle', 'cross'), palette=[[1, 2, 3], [4, 5, 6]])
+    torch.save(dict(state_dict=state, meta=dict(epoch=4, dataset_meta=dataset_meta)),
+               tmp_path / 'run.pth')
     meta = dict(config='c.py', command='tools/train.py c.py', commit='abc1234')
     written = zoo.publish_to_zoo(tmp_path / 'run.pth', tmp_path / 'zoo.pth', True, meta)
 
     saved = load_weights_only(tmp_path / 'zoo.pth')
-    assert saved['meta'] == meta
+    # The provenance, and the run's classes and palette, which the inferencers draw with.
+    assert saved['meta'] == {**meta, 'dataset_meta': dataset_meta}
     assert set(saved['state_dict']) == {k for k in state if k.startswith('backbone.')}
     for key, value in saved['state_dict'].items():
         assert value.dtype == torch.float16

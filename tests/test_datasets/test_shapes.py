@@ -232,7 +232,8 @@ def test_ensure_skips_a_complete_output_and_regenerates_on_new_arguments(data, t
     out = str(tmp_path / 'shapes')
     ensure_shapes_dataset(out, 12, 4, seed=SEED, size=SIZE, progress=False)
     manifest = osp.join(out, MANIFEST_NAME)
-    assert read_tree(out) == read_tree(data)
+    # The same files, and the (empty) lock file that serialises concurrent calls.
+    assert read_tree(out) == {**read_tree(data), '.shapes_lock': b''}
     stamp = os.stat(manifest).st_mtime_ns
     ensure_shapes_dataset(out, 12, 4, seed=SEED, size=SIZE)
     assert 'not regenerated' in capsys.readouterr().out

@@ -18,10 +18,10 @@ from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mmconvnextv2.apis import use_amp
 from mmconvnextv2.engine.optimizers import MMDET_TWO_STAGE_AUTOCAST_MODULES, AutocastOptimWrapper
 from mmconvnextv2.models import SPARSE_BACKENDS
 from mmconvnextv2.registry import MODELS
+from mmconvnextv2.utils import use_amp
 from mmconvnextv2.utils.torch_compat import autocast_state
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -5,9 +5,9 @@ import os.path as osp
 
 import pytest
 import torch
+from shapes_lab.configs import COCO_AP_KEYS, SHAPES_DETECTION_SIZE, mask_rcnn_schedule
+from shapes_lab.runs import train_mask_rcnn
 
-from mmconvnextv2.apis.detection import COCO_AP_KEYS, SHAPES_DETECTION_SIZE, mask_rcnn_schedule
-from mmconvnextv2.apis.shapes_runs import train_mask_rcnn
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2
 from mmconvnextv2.utils import load_weights_only

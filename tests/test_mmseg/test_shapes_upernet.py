@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from shapes_lab.configs import UPERNET_CONFIG, UPERNET_TTA_CONFIG, upernet_schedule
+from shapes_lab.runs import train_upernet
 
-from mmconvnextv2.apis.runner import load_config
-from mmconvnextv2.apis.segmentation import upernet_schedule
-from mmconvnextv2.apis.shapes_runs import UPERNET_CONFIG, UPERNET_TTA_CONFIG, train_upernet
 from mmconvnextv2.datasets import write_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2
-from mmconvnextv2.utils import load_weights_only
+from mmconvnextv2.utils import load_config, load_weights_only
 
 pytestmark = pytest.mark.slow  # starts real training runs
 
@@ -49,7 +48,9 @@ def data_options(data_root: str) -> dict:
     main process."""
     options = {}
     for split in ('train', 'val', 'test'):
+        # scenes=None: this folder holds the test's own few scenes, not the config's.
         options.update({f'{split}_dataloader.dataset.data_root': osp.join(data_root, 'ade'),
+                        f'{split}_dataloader.dataset.scenes': None,
                         f'{split}_dataloader.num_workers': 0,
                         f'{split}_dataloader.persistent_workers': False})
     return options

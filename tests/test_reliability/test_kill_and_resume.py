@@ -15,8 +15,8 @@ import sys
 
 import pytest
 import torch
+from shapes_lab.configs import SHAPES_DETECTION_SIZE
 
-from mmconvnextv2.apis.detection import SHAPES_DETECTION_SIZE
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 from mmconvnextv2.utils import load_weights_only
 
@@ -62,7 +62,7 @@ param_scheduler = [
 MASK_RCNN = COMMON + """
 model = dict(test_cfg=dict(rcnn=dict(max_per_img=20)))
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root={coco_root!r}))
+                        dataset=dict(data_root={coco_root!r}, scenes=None))
 param_scheduler = [dict(type='MultiStepLR', begin=0, end=3, by_epoch=True, milestones=[2])]
 """
 

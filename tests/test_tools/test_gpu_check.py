@@ -11,11 +11,12 @@ from pathlib import Path
 import mmcv.ops
 import pytest
 import torch
+from shapes_lab import availability, gpu_stages
+from shapes_lab.checks import ERROR, FAIL, OK, SKIP, UNAVAILABLE, CheckRow, check_passed, judged
+from shapes_lab.gpu_stages import backbone_skip_reason, run_gpu_check
+from shapes_lab.sizes import QUICK
 
 from mmconvnextv2.analysis.encoder_benchmark import FULL, encoder_name
-from mmconvnextv2.apis import gpu_check
-from mmconvnextv2.apis.gpu_check import (ERROR, FAIL, OK, QUICK_SIZES, SKIP, UNAVAILABLE, CheckRow,
-                                         backbone_skip_reason, check_passed, judged, run_gpu_check)
 
 slow = pytest.mark.slow  # the tests of `report`: it starts real training runs
 
@@ -60,7 +61,7 @@ def rows_by_case(report: dict) -> dict[tuple[str, str], dict]:
 def test_every_row_is_there_with_its_status(report):
     rows = rows_by_case(report)
     assert {key: row['status'] for key, row in rows.items()} == EXPECTED_ROWS
-    assert report['ok'] and report['device'] == 'cpu' and report['quick']
+    assert report['ok'] and report['device'] == 'cpu' and report['preset'] == 'quick'
     for key, row in rows.items():
         if row['status'] == 'skip':
             assert 'CPU' in row['note'], key
@@ -122,17 +123,15 @@ def must_not_run(*args, **kwargs):
 
 def test_mmcv_without_cuda_kernels_fails_the_cuda_check(monkeypatch, tmp_path):
     monkeypatch.setattr(mmcv.ops, 'get_compiling_cuda_version', lambda: 'not available')
-    monkeypatch.setattr(gpu_check, 'train_mask_rcnn', must_not_run)
-    # environment() would ask the (absent) GPU for its name.
-    monkeypatch.setattr(gpu_check, 'environment', lambda device: {})
-    report = run_gpu_check(CUDA, QUICK_SIZES, str(tmp_path), stages=('mask-rcnn', ))
+    monkeypatch.setattr(gpu_stages, 'mask_rcnn_stage', must_not_run)
+    report = run_gpu_check(CUDA, QUICK, str(tmp_path), stages=('mask-rcnn', ))
     (row, ) = report['rows']
     assert row['status'] == UNAVAILABLE and report['ok'] is False
     assert 'mmcv was built without CUDA kernels' in row['note'] and 'FORCE_CUDA=1' in row['note']
     # The CPU runs mmcv's CPU kernels; CUDA kernels make the row available on CUDA.
-    assert gpu_check.mmcv_ops_unavailable(torch.device('cpu')) is None
+    assert availability.mmcv_ops_unavailable(torch.device('cpu')) is None
     monkeypatch.setattr(mmcv.ops, 'get_compiling_cuda_version', lambda: '13.0')
-    assert gpu_check.mmcv_ops_unavailable(CUDA) is None
+    assert availability.mmcv_ops_unavailable(CUDA) is None
 
 
 def fake_spconv(monkeypatch, cpu_only: bool | None) -> None:
@@ -163,16 +162,16 @@ def fake_encoder_runs(monkeypatch) -> list:
         runs.append(encoder_name(*case))
         return {'stage0': torch.ones(2)}, {'weight': torch.ones(2)}
 
-    monkeypatch.setattr(gpu_check, 'build_encoders', build)
-    monkeypatch.setattr(gpu_check, 'time_encoders', lambda models, *args: {
+    monkeypatch.setattr(gpu_stages, 'build_encoders', build)
+    monkeypatch.setattr(gpu_stages, 'time_encoders', lambda models, *args: {
         name: {'median_ms': 1.0, 'iqr_ms': 0.1, 'activation_mb': 1.0} for name in models})
-    monkeypatch.setattr(gpu_check, '_encoder_pass', encoder_pass)
+    monkeypatch.setattr(gpu_stages, '_encoder_pass', encoder_pass)
     return runs
 
 
 def sparse_rows(device: torch.device) -> dict[tuple[str, str], CheckRow]:
-    rows = (gpu_check.check_sparse_equivalence(device, QUICK_SIZES)
-            + gpu_check.check_fcmae(device, QUICK_SIZES))
+    rows = (gpu_stages.check_sparse_equivalence(device, QUICK.bench)
+            + gpu_stages.check_fcmae(device, QUICK.bench))
     return {(row.stage, row.case): row for row in rows}
 
 
@@ -186,7 +185,7 @@ def sparse_rows(device: torch.device) -> dict[tuple[str, str], CheckRow]:
 def test_spconv_that_cannot_run_on_the_device_fails_its_rows(device, cpu_only, reason,
                                                              monkeypatch):
     fake_spconv(monkeypatch, cpu_only)
-    monkeypatch.setattr(gpu_check, 'fused_kernels', lambda device_type: object())  # compiled
+    monkeypatch.setattr(availability, 'fused_kernels', lambda device_type: object())  # compiled
     runs = fake_encoder_runs(monkeypatch)
     rows = sparse_rows(torch.device(device))
     runnable = ['dense', 'gather rows', 'gather full_map'] + (['spconv'] if reason is None else [])
@@ -203,7 +202,7 @@ def test_spconv_that_cannot_run_on_the_device_fails_its_rows(device, cpu_only, r
 
 def test_row_kernels_that_do_not_compile_fail_their_rows(monkeypatch):
     fake_spconv(monkeypatch, cpu_only=False)
-    monkeypatch.setattr(gpu_check, 'fused_kernels', lambda device_type: None)
+    monkeypatch.setattr(availability, 'fused_kernels', lambda device_type: None)
     runs = fake_encoder_runs(monkeypatch)
     rows = sparse_rows(CUDA)
     assert 'gather rows' not in runs and runs.count('gather full_map') == 2

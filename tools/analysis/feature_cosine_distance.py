@@ -28,8 +28,8 @@ Examples::
 """
 import argparse
 
-from mmconvnextv2.analysis import DEAD_EPS, DEFAULT_HOOK_PATTERN, ImageSource
-from mmconvnextv2.apis import AnalysedModel, compare_feature_diversity
+from mmconvnextv2.analysis import (DEAD_EPS, DEFAULT_HOOK_PATTERN, AnalysedModel, ImageSource,
+                                   compare_feature_diversity)
 
 NO_CHECKPOINT = 'none'
 

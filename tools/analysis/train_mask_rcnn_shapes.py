@@ -15,13 +15,19 @@ Examples:
 import argparse
 import json
 import os.path as osp
+import sys
 import time
 from collections.abc import Sequence
 
-from mmconvnextv2.analysis.detections import save_detection_grid
-from mmconvnextv2.apis.detection import COCO_AP_NAMES, SHAPES_DETECTION_SIZE
-from mmconvnextv2.apis.shapes_runs import mask_rcnn_config, train_mask_rcnn
-from mmconvnextv2.datasets import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, ensure_shapes_dataset
+# shapes_lab is in tools/, the folder above this script's; it is not installed.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from shapes_lab.configs import COCO_AP_NAMES, SHAPES_DETECTION_SIZE, mask_rcnn_config  # noqa: E402
+from shapes_lab.runs import train_mask_rcnn  # noqa: E402
+
+from mmconvnextv2.analysis.detections import save_detection_grid  # noqa: E402
+from mmconvnextv2.datasets import (DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL,  # noqa: E402
+                                   ensure_shapes_dataset)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

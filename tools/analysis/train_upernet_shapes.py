@@ -2,7 +2,7 @@
 report mIoU, mAcc and aAcc on the 200 validation scenes, single-scale and multi-scale + flip.
 
 Runs configs/upernet/convnextv2-atto_upernet_shapes.py through the same runner as tools/train.py
-(:func:`mmconvnextv2.apis.shapes_runs.train_upernet`).
+(:func:`shapes_lab.runs.train_upernet`).
 
 Examples:
     python tools/analysis/train_upernet_shapes.py                       # the config's 4000 iters
@@ -12,10 +12,15 @@ Examples:
 """
 import argparse
 import os.path as osp
+import sys
 import time
 
-from mmconvnextv2.apis.shapes_runs import train_upernet
-from mmconvnextv2.datasets import ensure_shapes_dataset
+# shapes_lab is in tools/, the folder above this script's; it is not installed.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from shapes_lab.runs import train_upernet  # noqa: E402
+
+from mmconvnextv2.datasets import ensure_shapes_dataset  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

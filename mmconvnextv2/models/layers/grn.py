@@ -15,6 +15,13 @@ class GRN(nn.Module):
     eps)`` and ``out = gamma * X * Nx + beta + X``. ``gamma`` and ``beta`` start at zero, so a
     fresh GRN is the identity.
 
+    Mean, not sum: the paper's Eq. 2 divides each channel's norm by the sum over the C channels,
+    ``Gx / sum_c Gx``; the official code and timm divide by the mean, ``Gx / (mean_c Gx + 1e-6)``
+    (a constant factor, the authors say in official issue #14), and so do we. The two differ by
+    the factor C, which training absorbs into ``gamma``; but the official and timm checkpoints
+    were trained with the mean: loaded into a sum-normalised GRN, their ``gamma`` would act C
+    times too weakly.
+
     The norm is accumulated in fp32 whatever the input dtype: under fp16 autocast the squared sum of
     a large activation map overflows (official ConvNeXt-V2 issue #66), which fp32 does not.
 

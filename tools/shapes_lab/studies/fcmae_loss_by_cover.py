@@ -7,18 +7,25 @@ into a removed patch gets near the colour-only loss; only one that also draws wh
 edge runs gets below it.
 
 Example:
-    python tools/analysis/fcmae_loss_by_cover.py configs/fcmae/fcmae_convnextv2-atto_shapes.py \\
-        zoo/fcmae_convnextv2-atto_shapes.pth --num-scenes 240
+    python tools/shapes_lab/studies/fcmae_loss_by_cover.py \\
+        configs/fcmae/fcmae_convnextv2-atto_shapes.py zoo/fcmae_convnextv2-atto_shapes.pth \\
+        --num-scenes 240
 """
 import argparse
+import os.path as osp
+import sys
 
-import numpy as np
-import torch
+# shapes_lab is in tools/, two folders above this script's; it is not installed.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmconvnextv2.analysis import loss_by_shape_cover
-from mmconvnextv2.apis.runner import load_config
-from mmconvnextv2.apis.shapes_runs import load_fcmae, train_crop
-from mmconvnextv2.datasets import draw_dataset_scene
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from shapes_lab.configs import train_crop  # noqa: E402
+from shapes_lab.cover import loss_by_shape_cover  # noqa: E402
+from shapes_lab.fcmae import load_fcmae  # noqa: E402
+
+from mmconvnextv2.datasets import draw_dataset_scene  # noqa: E402
+from mmconvnextv2.utils import load_config  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

@@ -7,7 +7,7 @@ per block, one column per model, and writes them as JSON with ``--out``.
 
 Example (the zoo's FCMAE encoders on 120 validation scenes; docs/analysis.md)::
 
-    python tools/analysis/block_updates.py \\
+    python tools/shapes_lab/studies/block_updates.py \\
         --model configs/fcmae/fcmae_convnextv2-atto_shapes.py \\
             zoo/fcmae_convnextv2-atto_shapes_encoder.pth V2 \\
         --model configs/fcmae/fcmae_convnextv2-atto-v1style_shapes.py \\

@@ -8,7 +8,7 @@ docs/recipes.md quotes its output.
 
 Example::
 
-    python tools/analysis/fcmae_init_modes.py \\
+    python tools/shapes_lab/studies/fcmae_init_modes.py \\
         configs/fcmae/fcmae_convnextv2-base_32xb128-800e_in1k.py --batch-size 2
 """
 import argparse

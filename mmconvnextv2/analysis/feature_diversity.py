@@ -2,7 +2,7 @@
 
 :func:`compare_feature_diversity` is what ``tools/analysis/feature_cosine_distance.py`` and the
 demo run: for each model, the average pairwise cosine distance between the channels of every
-hooked layer (:mod:`mmconvnextv2.analysis.cosine_distance`), averaged over images spread over the
+hooked layer (:mod:`~mmconvnextv2.analysis.cosine_distance`), averaged over images spread over the
 classes, written as CSV, JSON and a plot of relative depth against distance.
 """
 import os.path as osp
@@ -16,12 +16,12 @@ from mmengine.dataset import BaseDataset
 from mmengine.utils import ProgressBar
 from torch import nn
 
-from mmconvnextv2.analysis import (DEAD_EPS, DEFAULT_HOOK_PATTERN, ImageSource, LayerDistance,
-                                   backbone_forward, build_model, centre_channels, channel_matrix,
-                                   dataset_labels, find_hook_points, load_images,
-                                   mean_cosine_distance, num_extra_tokens, plot_distances,
-                                   preprocess, record_outputs, round_robin_indices, unit_channels,
-                                   write_csv, write_json)
+from .cosine_distance import (DEAD_EPS, centre_channels, channel_matrix, mean_cosine_distance,
+                              unit_channels)
+from .features import (DEFAULT_HOOK_PATTERN, backbone_forward, build_model, find_hook_points,
+                       num_extra_tokens, preprocess, record_outputs)
+from .images import ImageSource, dataset_labels, load_images, round_robin_indices
+from .report import LayerDistance, plot_distances, write_csv, write_json
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,10 @@ def layer_cosine_distances(model: nn.Module, dataset: BaseDataset, indices: Sequ
         indices: The items to use.
         hook_pattern: Full-match regex of the module names whose outputs are measured.
         batch_size: Images per forward.
-        dead_eps: See :func:`mmconvnextv2.analysis.unit_channels`.
+        dead_eps: See :func:`~mmconvnextv2.analysis.unit_channels`.
         channels_last: The hooked 4-D outputs are (B, H, W, C), as inside a ConvNeXt block.
         centre: Remove each channel's mean over the positions first
-            (:func:`mmconvnextv2.analysis.centre_channels`).
+            (:func:`~mmconvnextv2.analysis.centre_channels`).
         progress: Show a progress bar.
 
     Returns:
@@ -118,11 +118,11 @@ def compare_feature_diversity(models: Sequence[AnalysedModel], images: ImageSour
         batch_size: Images per forward.
         hook_pattern: Full-match regex of the module names to measure, for the models without
             their own; the default takes every ConvNeXt block and every ViT layer.
-        dead_eps: See :func:`mmconvnextv2.analysis.unit_channels`.
+        dead_eps: See :func:`~mmconvnextv2.analysis.unit_channels`.
         channels_last: The hooked 4-D outputs are (B, H, W, C): the MLP features inside a
             ConvNeXt block (:data:`~mmconvnextv2.analysis.CONVNEXT_MLP_HOOK_PATTERN`).
         centre: Remove each channel's mean over the positions first
-            (:func:`mmconvnextv2.analysis.centre_channels`).
+            (:func:`~mmconvnextv2.analysis.centre_channels`).
         seed: Seeds the choice of images within each class.
         device: Where the models run.
         title: The plot's title.

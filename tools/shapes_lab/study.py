@@ -34,12 +34,13 @@ from mmengine.config import Config
 
 from mmconvnextv2.analysis import build_model, load_images, preprocess
 from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset
-from mmconvnextv2.utils import atomic_write_text
+from mmconvnextv2.utils import atomic_write_text, load_config
 from mmconvnextv2.utils.checkpoint import load_source
 
-from .runner import load_config
-from .shapes_runs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, PLAIN_CLASSIFIER_CONFIG,
-                          backbone_init, classifier_config, train_and_test, without_validation)
+from .chance import CHANCE_TOP1
+from .configs import (CLASSIFIER_CONFIG, CLASSIFIER_METRICS, PLAIN_CLASSIFIER_CONFIG, backbone_init,
+                      classifier_config, without_validation)
+from .runs import train_and_test
 
 # The plain recipe at the lr that suits a pre-trained start.
 LOW_LR_CLASSIFIER_CONFIG = 'mmconvnextv2::convnextv2/convnextv2-atto_shapes_lr3e-4.py'
@@ -93,7 +94,6 @@ PROBE_TITLES = {**{name: START_TITLES[name] for name in ENCODERS}, 'random': 'ra
 # Plot colours of the starts (the recipe and the probe set the line style).
 COLOURS = {None: 'tab:grey', 'fcmae_v2': 'tab:red', 'fcmae_v1': 'tab:blue',
            'fcmae_grn_ls': 'tab:purple', 'fcmae_bare': 'tab:orange', 'random': 'black'}
-CHANCE = 100 / len(SHAPE_CLASSES)
 # Ridge penalty of the probe, relative to the mean squared feature norm.
 PROBE_RIDGE = 1e-2
 # The blocks of the encoders that are not ConvNeXt V2's (configs/fcmae/fcmae_convnextv2-atto-
@@ -109,7 +109,7 @@ def backbone_config(cfg: Config, network: str | None, encoder: str | None) -> No
     ``network`` is one of ``ENCODERS`` or None (ConvNeXt V2 as the recipe builds it): the
     blocks of the V1-style and the ablation encoders differ.
 
-    ConvNeXt V2 encoders load through :func:`~mmconvnextv2.apis.shapes_runs.backbone_init`
+    ConvNeXt V2 encoders load through :func:`~shapes_lab.configs.backbone_init`
     (``ConvNeXtV2Pretrained``, with its size check); the others, which that loader refuses as not
     ConvNeXt V2, as our own checkpoints (``backbone.*``; :func:`check_encoder_blocks` first).
     """
@@ -362,7 +362,7 @@ def plot(results: list[dict], path: str) -> str:
         ax.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats],
                     label=row_title(arm, is_probe),
                     color=colour, linestyle=style, marker=marker, capsize=3)
-    ax.axhline(CHANCE, color='black', linewidth=0.8, linestyle=':', label='chance')
+    ax.axhline(CHANCE_TOP1, color='black', linewidth=0.8, linestyle=':', label='chance')
     ax.set_xscale('log')
     ax.set_xlabel('labelled training scenes')
     ax.set_ylabel('validation top-1 (%)')

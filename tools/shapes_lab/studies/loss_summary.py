@@ -6,7 +6,7 @@ values logged in the last epoch, as docs/results.md and docs/analysis.md quote F
 
 Example::
 
-    python tools/analysis/loss_summary.py work_dirs/fcmae_convnextv2-atto_shapes \\
+    python tools/shapes_lab/studies/loss_summary.py work_dirs/fcmae_convnextv2-atto_shapes \\
         work_dirs/fcmae_convnextv2-atto-bare_shapes
 """
 import argparse

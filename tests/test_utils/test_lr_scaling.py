@@ -7,7 +7,7 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from mmconvnextv2.engine import count_accumulation_in_lr_scaling
+from mmconvnextv2.utils import count_accumulation_in_lr_scaling
 
 BLR = 6.25e-4  # per 256 images, the official --blr of base
 CONFIG_BATCH = 1024  # the total batch the config's lr is written for

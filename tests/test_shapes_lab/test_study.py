@@ -1,4 +1,4 @@
-"""The label-efficiency study (mmconvnextv2.apis.finetune_study): configs, probe, table, resuming.
+"""The label-efficiency study (shapes_lab.study): configs, probe, table, resuming.
 
 Its real runs train dozens of models (tools/analysis/finetune_study.py): not a test.
 """
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.runner import Runner
-
-from mmconvnextv2.apis import finetune_study as study
+from shapes_lab import study
 
 
 def test_config_trains_the_budget_on_the_first_scenes(tmp_path):

@@ -1,79 +1,24 @@
-"""Config loading and runner construction shared by ``tools/train.py``, ``tools/test.py`` and the
-runs on the bundled data.
+"""The runner of a config, as ``tools/train.py`` and ``tools/test.py`` build it, the mixed
+precision of ``tools/train.py --amp``, and the official lr rule with gradient accumulation.
+
+Here, beside the config loading, and not in :mod:`mmconvnextv2.engine`: it needs mmengine only, and
+importing the engine's hooks imports mmpretrain's models (and through them mmdet and pycocotools),
+which ``tools/train.py --help`` should not wait for.
 
 The same code serves mmpretrain, mmdet and mmseg configs: each config names its own
 ``default_scope`` (and ``runner_type`` where the library has one), and our modules are reached as
 ``mmconvnextv2.<Name>``.
 """
-import os.path as osp
 import uuid
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmconvnextv2.utils import (SCOPE, allow_mmengine_checkpoint_types, package_config,
-                                register_config_scope)
-
-
-def load_config(path: str, work_dir: str | None = None,
-                cfg_options: dict | None = None) -> Config:
-    """Reads a config, applies overrides and sets the work directory.
-
-    Args:
-        path: Config file, or ``<package>::<path>`` inside an installed package (e.g.
-            ``mmconvnextv2::convnextv2/convnextv2-atto_shapes.py``), found wherever it is
-            installed.
-        work_dir: Where logs and checkpoints go; defaults to ``work_dirs/<config name>``.
-        cfg_options: ``key=value`` overrides merged into the config.
-
-    Returns:
-        The config, ready for :func:`build_runner`.
-    """
-    scope, _, name = path.rpartition('::')
-    if scope == SCOPE:
-        path = package_config(name)
-    elif scope:
-        # mmengine's own resolution of ``_base_ = '<package>::...'``.
-        path = Config._get_cfg_path(path, '')[0]
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Config file {path!r} does not exist.')
-    # A config of the user's may inherit ours as ``mmconvnextv2::`` bases.
-    register_config_scope()
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if work_dir is not None:
-        cfg.work_dir = work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
-    return cfg
-
-
-def set_max_epochs(cfg: Config, epochs: int) -> None:
-    """Trains an epoch-based config for ``epochs``, stretching schedules that ended at its end.
-
-    A scheduler whose ``end`` was the old last epoch ends at the new one (a cosine one recomputes
-    ``T_max`` from ``begin`` and ``end``); validation runs once, at the end.
-
-    Raises:
-        ValueError: If ``epochs`` leaves no epoch after a scheduler's ``begin``.
-    """
-    old = cfg.train_cfg.max_epochs
-    for scheduler in cfg.param_scheduler:
-        if scheduler.get('end') == old and scheduler.get('begin', 0) >= epochs:
-            raise ValueError(f'{epochs} epochs end before the {scheduler.type} of the config '
-                             f'begins (epoch {scheduler.begin}); train at least '
-                             f'{scheduler.begin + 1} epochs.')
-    cfg.train_cfg.max_epochs = epochs
-    for scheduler in cfg.param_scheduler:
-        if scheduler.get('end') == old:
-            scheduler.end = epochs
-            scheduler.pop('T_max', None)
-    if cfg.get('val_cfg') is not None:
-        cfg.train_cfg.val_interval = epochs
+from .checkpoint import allow_mmengine_checkpoint_types
 
 
 def _prepare_cpu_distributed(cfg: Config) -> None:
@@ -134,9 +79,14 @@ def use_amp(cfg: Config, dtype: str | None = None) -> None:
     Args:
         cfg: The config, changed in place.
         dtype: ``'float16'`` or ``'bfloat16'``; float16 when CUDA is available, else bfloat16.
+
+    Raises:
+        ValueError: If ``dtype`` is another, or float16 without CUDA.
     """
     if dtype is None:
         dtype = 'float16' if torch.cuda.is_available() else 'bfloat16'
+    if dtype not in ('float16', 'bfloat16'):
+        raise ValueError(f"Mixed precision trains in 'float16' or 'bfloat16', got {dtype!r}.")
     if dtype == 'float16':
         if not torch.cuda.is_available():
             raise ValueError('--amp-dtype float16 needs CUDA (mmengine\'s AmpOptimWrapper); '
@@ -148,3 +98,38 @@ def use_amp(cfg: Config, dtype: str | None = None) -> None:
         # bf16 needs no loss scale; configs written for AmpOptimWrapper carry one.
         cfg.optim_wrapper.pop('loss_scale', None)
     cfg.optim_wrapper.dtype = dtype
+
+
+def count_accumulation_in_lr_scaling(cfg: Config) -> None:
+    """Makes mmengine's ``auto_scale_lr`` scale by the effective batch, accumulation included.
+
+    The official ``main_pretrain.py`` and ``main_finetune.py`` set ``lr = blr * eff_batch / 256``
+    with ``eff_batch = batch per GPU * update_freq * GPUs``. mmengine's ``Runner.scale_lr``
+    multiplies the config's lr by ``GPUs * batch per GPU / auto_scale_lr.base_batch_size`` and
+    leaves out gradient accumulation (``optim_wrapper.accumulative_counts``), so 8 GPUs x 32
+    images x 4 accumulated steps would get a quarter of the lr of 32 GPUs x 32 images, although
+    both update the weights with gradients of 1024 images. Dividing ``base_batch_size`` by the
+    accumulation count makes mmengine's ratio ``GPUs * batch * counts / base_batch_size``.
+
+    Does nothing when lr scaling is off or nothing is accumulated.
+
+    Args:
+        cfg: The config, changed in place.
+
+    Raises:
+        ValueError: If ``accumulative_counts`` is not a positive integer.
+    """
+    auto_scale_lr = cfg.get('auto_scale_lr')
+    if not auto_scale_lr or not auto_scale_lr.get('enable', False):
+        return
+    counts = cfg.optim_wrapper.get('accumulative_counts', 1)
+    if not isinstance(counts, int) or counts < 1:
+        raise ValueError(f'optim_wrapper.accumulative_counts must be a positive integer, got '
+                         f'{counts!r}')
+    if counts == 1:
+        return
+    base = auto_scale_lr.base_batch_size
+    auto_scale_lr.base_batch_size = base / counts
+    print_log(f'Gradient accumulation over {counts} iterations: the lr follows the effective '
+              f'batch (processes x batch x {counts}), so auto_scale_lr.base_batch_size {base} '
+              f'becomes {base / counts:g} images per iteration.', logger='current')

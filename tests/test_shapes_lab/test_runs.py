@@ -1,21 +1,23 @@
-"""The shared helpers of the shapes runs, each against an independent reference: the held-out FCMAE
-loss against numpy, the all-background mIoU against mmseg's IoUMetric, ``evaluate`` (tools/test.py)
-against the model's own predictions, and the config helpers on the shipped configs."""
+"""The shapes runs, each against an independent reference: the held-out FCMAE loss against numpy,
+``evaluate`` (tools/test.py) against the model's own predictions, a run's loss record against the
+log the runner wrote, and the all-background mIoU against mmseg's IoUMetric."""
+import json
+
 import numpy as np
 import pytest
 import torch
 from mmengine.registry import MODELS, DefaultScope
 from mmseg.evaluation.metrics import IoUMetric
 from PIL import Image
+from shapes_lab.chance import background_only_miou
+from shapes_lab.configs import FCMAE_CONFIG, UPERNET_CONFIG, classifier_config
+from shapes_lab.fcmae import fcmae_val_loss, val_scene_images
+from shapes_lab.runs import evaluate_classifier, last_checkpoint, loss_ends, train_classifier
+from shapes_lab.training import resolve_init
 
 from mmconvnextv2.analysis import ImageSource
-from mmconvnextv2.apis.runner import load_config
-from mmconvnextv2.apis.segmentation import background_only_miou
-from mmconvnextv2.apis.shapes_runs import (FCMAE_CONFIG, MASK_RCNN_CONFIG, UPERNET_CONFIG,
-                                           backbone_init, classifier_config, evaluate_classifier,
-                                           fcmae_val_loss, last_checkpoint, loss_ends, train_crop,
-                                           val_scene_images, without_validation)
 from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset, write_shapes_dataset
+from mmconvnextv2.utils import load_config
 
 
 def build(cfg, scope: str = 'mmpretrain') -> torch.nn.Module:
@@ -25,42 +27,6 @@ def build(cfg, scope: str = 'mmpretrain') -> torch.nn.Module:
         model = MODELS.build(cfg.model)
     model.init_weights()
     return model.eval()
-
-
-def test_backbone_init_names_a_missing_checkpoint(tmp_path):
-    assert backbone_init(None) is None
-    with pytest.raises(FileNotFoundError, match='nope.pth'):
-        backbone_init(str(tmp_path / 'nope.pth'))
-    (tmp_path / 'ok.pth').write_bytes(b'')
-    assert backbone_init(str(tmp_path / 'ok.pth')) == dict(
-        type='mmconvnextv2.ConvNeXtV2Pretrained', checkpoint=str(tmp_path / 'ok.pth'))
-
-
-def test_classifier_config_sets_data_budget_and_start(tmp_path):
-    (tmp_path / 'enc.pth').write_bytes(b'')
-    cfg = classifier_config(str(tmp_path), init_checkpoint=str(tmp_path / 'enc.pth'),
-                            max_epochs=4, num_train=64, num_val=12, batch_size=8, num_workers=0)
-    assert cfg.train_dataloader.dataset.num_scenes == 64 and cfg.train_dataloader.batch_size == 8
-    assert cfg.test_dataloader.dataset.num_scenes == cfg.val_dataloader.dataset.num_scenes == 12
-    assert cfg.train_cfg.max_epochs == 4 and cfg.default_hooks.checkpoint.interval == 4
-    assert cfg.model.backbone.init_cfg.checkpoint == str(tmp_path / 'enc.pth')
-    assert all(cfg[f'{split}_dataloader'].num_workers == 0 for split in ('train', 'val', 'test'))
-    # From scratch replaces the recipe's ConvNeXtV2Pretrained (which needs a checkpoint).
-    assert classifier_config(str(tmp_path)).model.backbone.init_cfg is None
-
-    without_validation(cfg)
-    assert cfg.val_cfg is None and cfg.val_dataloader is None and cfg.val_evaluator is None
-    assert cfg.test_dataloader.dataset.num_scenes == 12 and cfg.test_evaluator is not None
-
-
-def test_train_crop_is_found_by_type_whatever_its_position():
-    fcmae = load_config(FCMAE_CONFIG)
-    assert train_crop(fcmae).type == 'RandomResizedCrop' and train_crop(fcmae).scale == 96
-    train_crop(fcmae).scale = 64  # edited in place
-    assert fcmae.train_dataloader.dataset.pipeline[0].scale == 64
-    assert train_crop(load_config(UPERNET_CONFIG)).type == 'RandomCrop'
-    with pytest.raises(ValueError, match='RandomResizedCrop or RandomCrop'):
-        train_crop(load_config(MASK_RCNN_CONFIG))
 
 
 def test_last_checkpoint_reads_the_runs_record(tmp_path):
@@ -76,6 +42,32 @@ def test_loss_ends_average_the_first_and_last_tenth():
     assert loss_ends([4.0]) == (4.0, 4.0)
     with pytest.raises(ValueError, match='no loss'):
         loss_ends([])
+
+
+def test_resolve_init_takes_a_folder_s_last_checkpoint(tmp_path):
+    assert resolve_init(None) is None
+    assert resolve_init(str(tmp_path / 'encoder.pth')) == str(tmp_path / 'encoder.pth')
+    with pytest.raises(FileNotFoundError, match='No checkpoint was saved'):
+        resolve_init(str(tmp_path))
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_3.pth'))
+    assert resolve_init(str(tmp_path)) == str(tmp_path / 'iter_3.pth')
+
+
+@pytest.mark.slow  # a real training run, 3 iterations
+def test_a_runs_record_is_what_its_runner_logged(tmp_path):
+    run = train_classifier(str(tmp_path), test=False, max_iters=3, num_train=4, batch_size=2,
+                           img_size=64, num_workers=0, precision='bfloat16',
+                           cfg_options={'default_hooks.logger.interval': 1,
+                                        'log_processor.window_size': 1})
+    # The runner's own log of every iteration (mmengine's LocalVisBackend), read back.
+    with open(f'{run.log_dir}/vis_data/scalars.json') as f:
+        logged = [json.loads(line) for line in f]
+    losses = [entry['loss'] for entry in logged if 'loss' in entry]
+    assert run.iters == 3 and run.metrics == {}
+    assert run.losses['loss'] == pytest.approx(losses, rel=1e-6) and len(losses) == 3
+    assert run.params_finite and run.loss_scale is None
+    assert run.optim_wrapper == 'AutocastOptimWrapper bfloat16'
+    assert run.checkpoint == last_checkpoint(str(tmp_path)) and run.checkpoint.endswith('3.pth')
 
 
 def normalised_patches(images: np.ndarray, p: int) -> np.ndarray:

@@ -25,13 +25,12 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
+from mmconvnextv2.analysis import find_loss_curve, plot_loss_curves  # noqa: E402
+from mmconvnextv2.datasets import ensure_shapes_dataset  # noqa: E402
 from shapes_lab.chance import background_only_miou  # noqa: E402
 from shapes_lab.demo import DemoPaths, demo_stages, demo_table, format_table  # noqa: E402
 from shapes_lab.sizes import PRESETS, add_preset_argument  # noqa: E402
 from shapes_lab.stages import failures, log_line, run_stages  # noqa: E402
-
-from mmconvnextv2.analysis import find_loss_curve, plot_loss_curves  # noqa: E402
-from mmconvnextv2.datasets import ensure_shapes_dataset  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

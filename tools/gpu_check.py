@@ -47,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         os.environ['CUDA_VISIBLE_DEVICES'] = ''
     import torch
     from mmengine.logging import MMLogger
+
     from shapes_lab.checks import CheckRow, format_table
     from shapes_lab.gpu_stages import STAGES, run_gpu_check
     if args.device == 'cuda' and not torch.cuda.is_available():

@@ -8,13 +8,13 @@ import torch
 from mmengine.registry import DefaultScope
 from PIL import Image
 from pycocotools import mask as mask_utils
-from shapes_lab.configs import SHAPES_DETECTION_SIZE, mask_rcnn_config
 
 from mmconvnextv2.analysis.detections import (build_test_dataset, decode_segmentation,
                                               detection_rows, load_detector, overlay_masks,
                                               plot_detection_rows)
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 from mmconvnextv2.utils import load_weights_only
+from shapes_lab.configs import SHAPES_DETECTION_SIZE, mask_rcnn_config
 
 
 def test_overlay_blends_each_mask_in_order_and_keeps_other_pixels():

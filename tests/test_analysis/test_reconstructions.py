@@ -1,11 +1,11 @@
 import torch
 from mmpretrain.registry import MODELS
 from PIL import Image
-from shapes_lab.cover import loss_by_shape_cover
 
 import mmconvnextv2.models  # noqa: F401
 from mmconvnextv2.analysis import reconstruction_panels, save_reconstruction_grid
 from mmconvnextv2.models.utils import upsample_mask
+from shapes_lab.cover import loss_by_shape_cover
 
 SMALL = dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32])
 

@@ -5,12 +5,12 @@ import os.path as osp
 
 import pytest
 import torch
-from shapes_lab.configs import COCO_AP_KEYS, SHAPES_DETECTION_SIZE, mask_rcnn_schedule
-from shapes_lab.runs import train_mask_rcnn
 
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2
 from mmconvnextv2.utils import load_weights_only
+from shapes_lab.configs import COCO_AP_KEYS, SHAPES_DETECTION_SIZE, mask_rcnn_schedule
+from shapes_lab.runs import train_mask_rcnn
 
 pytestmark = pytest.mark.slow  # starts real training runs
 

@@ -5,10 +5,10 @@ mmcv's CPU RoIAlign reads raw NCHW memory: fed maps with channels-last strides, 
 features and the box head learned nothing. The backbone now returns contiguous maps."""
 import torch
 from mmengine.registry import init_default_scope
-from shapes_lab.configs import MASK_RCNN_CONFIG
 from torchvision.ops import roi_align
 
 from mmconvnextv2.utils import load_config
+from shapes_lab.configs import MASK_RCNN_CONFIG
 
 
 def test_roi_extractor_matches_torchvision_on_our_fpn_features(tmp_path):

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from shapes_lab.configs import UPERNET_CONFIG, UPERNET_TTA_CONFIG, upernet_schedule
-from shapes_lab.runs import train_upernet
 
 from mmconvnextv2.datasets import write_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2
 from mmconvnextv2.utils import load_config, load_weights_only
+from shapes_lab.configs import UPERNET_CONFIG, UPERNET_TTA_CONFIG, upernet_schedule
+from shapes_lab.runs import train_upernet
 
 pytestmark = pytest.mark.slow  # starts real training runs
 

@@ -15,10 +15,10 @@ import sys
 
 import pytest
 import torch
-from shapes_lab.configs import SHAPES_DETECTION_SIZE
 
 from mmconvnextv2.datasets import layout_paths, write_shapes_dataset
 from mmconvnextv2.utils import load_weights_only
+from shapes_lab.configs import SHAPES_DETECTION_SIZE
 
 pytestmark = pytest.mark.slow  # starts real training runs
 

@@ -2,14 +2,14 @@
 the runner reads it, and bad input names the problem."""
 import pytest
 from mmengine.runner import Runner
-from shapes_lab.configs import (CLASSIFIER_CONFIG, FCMAE_CONFIG, MASK_RCNN_CONFIG, UPERNET_CONFIG,
-                                backbone_init, classifier_config, fcmae_config, iteration_schedule,
-                                mask_rcnn_config, set_precision, set_train_size, train_crop,
-                                without_validation)
 
 from mmconvnextv2.datasets import write_shapes_dataset
 from mmconvnextv2.engine.optimizers import MMDET_TWO_STAGE_AUTOCAST_MODULES
 from mmconvnextv2.utils import load_config
+from shapes_lab.configs import (CLASSIFIER_CONFIG, FCMAE_CONFIG, MASK_RCNN_CONFIG, UPERNET_CONFIG,
+                                backbone_init, classifier_config, fcmae_config, iteration_schedule,
+                                mask_rcnn_config, set_precision, set_train_size, train_crop,
+                                without_validation)
 
 
 def test_backbone_init_names_a_missing_checkpoint(tmp_path):

@@ -9,15 +9,15 @@ import torch
 from mmengine.registry import MODELS, DefaultScope
 from mmseg.evaluation.metrics import IoUMetric
 from PIL import Image
+
+from mmconvnextv2.analysis import ImageSource
+from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset, write_shapes_dataset
+from mmconvnextv2.utils import load_config
 from shapes_lab.chance import background_only_miou
 from shapes_lab.configs import FCMAE_CONFIG, UPERNET_CONFIG, classifier_config
 from shapes_lab.fcmae import fcmae_val_loss, val_scene_images
 from shapes_lab.runs import evaluate_classifier, last_checkpoint, loss_ends, train_classifier
 from shapes_lab.training import resolve_init
-
-from mmconvnextv2.analysis import ImageSource
-from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset, write_shapes_dataset
-from mmconvnextv2.utils import load_config
 
 
 def build(cfg, scope: str = 'mmpretrain') -> torch.nn.Module:

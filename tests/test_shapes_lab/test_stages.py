@@ -9,6 +9,7 @@ import time
 
 import pytest
 import torch
+
 from shapes_lab.stages import Stage, failures, run_stages, stage_dir
 
 

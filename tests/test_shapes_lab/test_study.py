@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.runner import Runner
+
 from shapes_lab import study
 
 

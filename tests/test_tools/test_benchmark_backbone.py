@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmconvnextv2.analysis.classifier_benchmark import MODEL_NAMES, build_ours, count_flops
+from benchmarks.classifiers import MODEL_NAMES, build_ours, count_flops
 
 SCRIPT = Path(__file__).resolve().parents[2] / 'tools' / 'analysis' / 'benchmark_backbone.py'
 
@@ -25,8 +25,8 @@ def test_smoke_run_writes_positive_timings(tmp_path, monkeypatch):
     runpy.run_path(str(SCRIPT), run_name='__main__')
     payload = json.loads(out.read_text())
     assert payload['args']['archs'] == ['atto']
-    assert payload['environment']['torch'] == torch.__version__
-    assert payload['environment']['threads'] >= 1
+    assert payload['environment']['PyTorch'] == torch.__version__
+    assert int(payload['environment']['threads']) == torch.get_num_threads()
     (record,) = payload['results']
     for name in MODEL_NAMES:
         (seconds,) = record['raw'][f'infer/{name}']['s']  # every sample is clean: one round

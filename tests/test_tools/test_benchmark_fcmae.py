@@ -6,8 +6,7 @@ import sys
 
 import torch
 
-from mmconvnextv2.analysis.encoder_benchmark import (build_encoders, flop_limit,
-                                                     saved_activation_bytes)
+from benchmarks.encoders import build_encoders, flop_limit, saved_activation_bytes
 from mmconvnextv2.models.utils import random_patch_mask
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

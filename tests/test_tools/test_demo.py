@@ -23,16 +23,16 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope
 from mmseg.evaluation.metrics import IoUMetric
 from PIL import Image
+
+from demo import parse_args
+from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset, layout_paths
+from mmconvnextv2.utils import load_config, load_weights_only
 from shapes_lab.configs import FCMAE_CONFIG
 from shapes_lab.demo import (NOT_IN_ZOO, TABLE_HEADER, ZOO_FILES, DemoPaths, demo_table, fcmae_side,
                              format_table)
 from shapes_lab.fcmae import load_fcmae, val_scene_images
 from shapes_lab.runs import last_checkpoint
 from shapes_lab.sizes import QUICK
-
-from demo import parse_args
-from mmconvnextv2.datasets import SHAPE_CLASSES, ShapesClsDataset, layout_paths
-from mmconvnextv2.utils import load_config, load_weights_only
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ZOO = osp.join(REPO, 'zoo')

@@ -11,12 +11,12 @@ from pathlib import Path
 import mmcv.ops
 import pytest
 import torch
+
+from benchmarks.encoders import FULL, encoder_name
 from shapes_lab import availability, gpu_stages
 from shapes_lab.checks import ERROR, FAIL, OK, SKIP, UNAVAILABLE, CheckRow, check_passed, judged
 from shapes_lab.gpu_stages import backbone_skip_reason, run_gpu_check
 from shapes_lab.sizes import QUICK
-
-from mmconvnextv2.analysis.encoder_benchmark import FULL, encoder_name
 
 slow = pytest.mark.slow  # the tests of `report`: it starts real training runs
 

@@ -21,7 +21,7 @@ round-robin and with the model order rotated from round to round, so that drift 
 processes use during each timed call is read from ``/proc`` (the "foreign load", a fraction of all
 cores); a sample is clean when it is at most ``--max-foreign``, and rounds go on until every step
 has ``--repeats`` clean samples (or ``--max-rounds`` is reached). Statistics use the clean samples;
-all samples are kept in the JSON (the harness is :mod:`mmconvnextv2.analysis.timing`). A
+all samples are kept in the JSON (the harness is :mod:`benchmarks.timing`). A
 2048x2048 fp32 ``torch.mm`` is timed in the same rotation; its median throughput is the "matmul
 roof" against which the inference throughput of every model is reported. Model FLOPs are counted
 by :class:`torch.utils.flop_counter.FlopCounterMode` on one eval forward: 2 FLOPs per multiply-add
@@ -48,7 +48,7 @@ Examples::
 import argparse
 import json
 import os
-import platform
+import os.path as osp
 import sys
 import time
 from collections.abc import Sequence
@@ -56,12 +56,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mmconvnextv2.analysis.classifier_benchmark import (MODEL_NAMES, build_classifiers, count_flops,
-                                                        count_parameters, make_infer_step,
-                                                        make_input, make_matmul_step,
-                                                        make_optimizer, make_train_step,
-                                                        matmul_gflops)
-from mmconvnextv2.analysis.timing import Step, run_repeats, summarize, time_call
+# benchmarks is in tools/, the folder above this script's; it is not installed.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from benchmarks.classifiers import (MODEL_NAMES, build_classifiers, count_flops,  # noqa: E402
+                                    count_parameters, make_infer_step, make_input, make_matmul_step,
+                                    make_optimizer, make_train_step, matmul_gflops)
+from benchmarks.environment import environment  # noqa: E402
+from benchmarks.timing import Step, run_repeats, summarize, time_call  # noqa: E402
 
 MODES = ('infer', 'train')
 MATMUL = 'matmul'
@@ -124,44 +126,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def log(message: str) -> None:
     """Prints a progress line with the wall time, to stderr so that stdout keeps the table."""
     print(f'[{time.strftime("%H:%M:%S")}] {message}', file=sys.stderr, flush=True)
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (or :func:`platform.processor`)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
-
-
-def package_version(name: str) -> str | None:
-    """Version of an importable package, or ``None`` if it is missing."""
-    try:
-        module = __import__(name)
-    except ImportError:
-        return None
-    return getattr(module, '__version__', None)
-
-
-def environment() -> dict[str, object]:
-    """Software and hardware the benchmark ran on."""
-    return dict(
-        python=platform.python_version(),
-        torch=torch.__version__,
-        timm=package_version('timm'),
-        mmpretrain=package_version('mmpretrain'),
-        mmconvnextv2=package_version('mmconvnextv2'),
-        threads=torch.get_num_threads(),
-        cpu_count=os.cpu_count(),
-        cpu_model=cpu_model(),
-        cpu_capability=torch.backends.cpu.get_cpu_capability(),
-        mkldnn=torch.backends.mkldnn.is_available(),
-        platform=platform.platform(),
-    )
 
 
 def load_average() -> tuple[float, float, float] | None:

@@ -10,7 +10,7 @@ For each arch and mask ratio, one training step of the encoder (forward on the m
   without sparsity),
 
 in one process, interleaved (each repeat runs every model once, order rotated) after warm-up; the
-median and interquartile range are reported (:mod:`mmconvnextv2.analysis.timing`). The masks are
+median and interquartile range are reported (:mod:`benchmarks.timing`). The masks are
 redrawn every repeat, the same for all backends. Memory is the size of the tensors autograd saves
 for backward (counted once per storage through ``torch.autograd.graph.saved_tensors_hooks``): the
 activation memory of the step, which is what sparsity saves. ``full/this`` is the speed-up over
@@ -28,16 +28,21 @@ Examples::
 """
 import argparse
 import json
-import platform
+import os.path as osp
+import sys
 import time
 from collections.abc import Callable
 
 import torch
 from mmengine.logging import MMLogger
 
-from mmconvnextv2.analysis.encoder_benchmark import FULL, build_encoders, flop_limit, time_encoders
-from mmconvnextv2.models import SPARSE_BACKENDS
-from mmconvnextv2.models.backbones.sparse_convnextv2 import DEPTHWISE_MODES
+# benchmarks is in tools/, the folder above this script's; it is not installed.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from benchmarks.encoders import FULL, build_encoders, flop_limit, time_encoders  # noqa: E402
+from benchmarks.environment import environment  # noqa: E402
+from mmconvnextv2.models import SPARSE_BACKENDS  # noqa: E402
+from mmconvnextv2.models.backbones.sparse_convnextv2 import DEPTHWISE_MODES  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -93,10 +98,8 @@ def main() -> None:
     # The current mmengine logger; at WARNING it keeps init_weights' per-parameter report quiet.
     MMLogger.get_instance('benchmark_fcmae', log_level='WARNING')
     device = torch.device(args.device)
-    machine = (torch.cuda.get_device_name(device) if device.type == 'cuda' else
-               platform.processor() or platform.machine())
-    report = {'args': vars(args), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
-              'machine': machine, 'results': {}, 'flop_limits': {}}
+    report = {'args': vars(args), 'environment': environment(), 'results': {},
+              'flop_limits': {}}
     for arch in args.archs:
         models = build_encoders(arch, args.backends, device, args.depthwise)
         for ratio in args.ratios:

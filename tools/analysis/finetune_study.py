@@ -31,10 +31,9 @@ import sys
 # shapes_lab is in tools/, the folder above this script's; it is not installed.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from mmconvnextv2.utils import atomic_write_text  # noqa: E402
 from shapes_lab.study import (ARMS, ENCODERS, StudyRun, check_encoder_blocks, collect,  # noqa: E402
                               plot, probe_runs, run_study, table)
-
-from mmconvnextv2.utils import atomic_write_text  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ZOO_ENCODERS = {'fcmae_v2': 'zoo/fcmae_convnextv2-atto_shapes_encoder.pth',

@@ -57,11 +57,11 @@ from dataclasses import replace
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
+
+from mmconvnextv2.datasets import ensure_shapes_dataset  # noqa: E402
 from shapes_lab.sizes import PRESETS, Sizes, TaskSize, add_preset_argument  # noqa: E402
 from shapes_lab.stages import Stage, StageResult, run_stages, stage_dir  # noqa: E402
 from shapes_lab.training import classifier_stage, fcmae_stage, mask_rcnn_stage  # noqa: E402
-
-from mmconvnextv2.datasets import ensure_shapes_dataset  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The stages and the models' names in the table.

@@ -22,12 +22,11 @@ from collections.abc import Sequence
 # shapes_lab is in tools/, the folder above this script's; it is not installed.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from shapes_lab.configs import COCO_AP_NAMES, SHAPES_DETECTION_SIZE, mask_rcnn_config  # noqa: E402
-from shapes_lab.runs import train_mask_rcnn  # noqa: E402
-
 from mmconvnextv2.analysis.detections import save_detection_grid  # noqa: E402
 from mmconvnextv2.datasets import (DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL,  # noqa: E402
                                    ensure_shapes_dataset)
+from shapes_lab.configs import COCO_AP_NAMES, SHAPES_DETECTION_SIZE, mask_rcnn_config  # noqa: E402
+from shapes_lab.runs import train_mask_rcnn  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

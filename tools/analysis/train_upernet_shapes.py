@@ -18,9 +18,8 @@ import time
 # shapes_lab is in tools/, the folder above this script's; it is not installed.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from shapes_lab.runs import train_upernet  # noqa: E402
-
 from mmconvnextv2.datasets import ensure_shapes_dataset  # noqa: E402
+from shapes_lab.runs import train_upernet  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

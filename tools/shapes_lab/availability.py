@@ -2,7 +2,7 @@
 the fix, or None when the device can run it."""
 import torch
 
-from mmconvnextv2.analysis.encoder_benchmark import encoder_name
+from benchmarks.encoders import encoder_name
 from mmconvnextv2.models.backbones.row_depthwise import fused_kernels
 
 

@@ -12,7 +12,7 @@ table rows each (:mod:`shapes_lab.checks` says what a row's status means):
   on the CPU, float32 with TF32 off, outputs and gradients;
 * ``fcmae``: one training step of each of those encoders and of the dense backbone on the whole
   image at mask ratio 0.6, time and memory
-  (:func:`~mmconvnextv2.analysis.encoder_benchmark.time_encoders`, as
+  (:func:`~benchmarks.encoders.time_encoders`, as
   ``tools/analysis/benchmark_fcmae.py``);
 * ``finetune-amp``: the shapes fine-tuning recipe's classifier trained under the mixed precision
   ``tools/train.py --amp`` picks (float16 with dynamic loss scaling on CUDA, bfloat16 on the
@@ -33,13 +33,12 @@ from dataclasses import asdict
 import torch
 import torch.nn.functional as F
 from mmengine.registry import DefaultScope
-from mmengine.utils.dl_utils import collect_env
 from torch import nn
 
-from mmconvnextv2.analysis.classifier_benchmark import build_timm
-from mmconvnextv2.analysis.encoder_benchmark import (FULL, build_encoders, encoder_name,
-                                                     time_encoders)
-from mmconvnextv2.analysis.timing import summarize, time_call
+from benchmarks.classifiers import build_timm
+from benchmarks.encoders import FULL, build_encoders, encoder_name, time_encoders
+from benchmarks.environment import environment
+from benchmarks.timing import summarize, time_call
 from mmconvnextv2.converters import convert_state_dict
 from mmconvnextv2.datasets import ensure_shapes_dataset
 from mmconvnextv2.models import ConvNeXtV2, SparseConvNeXtV2
@@ -374,27 +373,6 @@ def stage_rows(stage: str, device: torch.device, sizes: Sizes, work_dir: str) ->
                 summary=', '.join(f'{row.case}: {row.status}' for row in rows))
 
 
-def library_versions() -> dict[str, str]:
-    """The versions of the libraries the stages run, beyond mmengine's ``collect_env``."""
-    import mmcv
-    import mmdet
-    import mmpretrain
-    import mmseg
-    import timm
-    from mmcv.ops import get_compiling_cuda_version
-    versions = dict(mmcv=mmcv.__version__, mmcv_ops_cuda=get_compiling_cuda_version(),
-                    mmpretrain=mmpretrain.__version__, mmdet=mmdet.__version__,
-                    mmseg=mmseg.__version__, timm=timm.__version__,
-                    threads=str(torch.get_num_threads()))
-    try:
-        import spconv
-        from spconv.cppconstants import CPU_ONLY_BUILD
-        versions['spconv'] = f'{spconv.__version__} ({"CPU only" if CPU_ONLY_BUILD else "CUDA"})'
-    except ImportError:
-        versions['spconv'] = 'not installed'
-    return versions
-
-
 def run_gpu_check(device: torch.device, sizes: Sizes, work_dir: str,
                   stages: tuple[str, ...] = STAGES) -> dict[str, object]:
     """Runs the stages in order.
@@ -406,7 +384,7 @@ def run_gpu_check(device: torch.device, sizes: Sizes, work_dir: str,
         stages: Which of :data:`STAGES`, in their order.
 
     Returns:
-        ``environment`` (mmengine's ``collect_env`` and :func:`library_versions`), ``sizes``,
+        ``environment`` (:func:`benchmarks.environment.environment`), ``sizes``,
         ``rows`` (as dicts), ``wall_s`` and ``ok`` (:func:`~shapes_lab.checks.check_passed`).
     """
     unknown = sorted(set(stages) - set(STAGES))
@@ -422,7 +400,6 @@ def run_gpu_check(device: torch.device, sizes: Sizes, work_dir: str,
             rows += [CheckRow(**row) for row in result.values['rows']]
         else:
             rows.append(CheckRow(stage, '-', ERROR, note=result.error[:500]))
-    environment = {key: str(value) for key, value in collect_env().items()}
-    return dict(environment={**environment, **library_versions()}, sizes=asdict(sizes),
+    return dict(environment=environment(), sizes=asdict(sizes),
                 rows=[asdict(row) for row in rows], wall_s=time.perf_counter() - start,
                 ok=check_passed(rows))

@@ -20,12 +20,12 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from shapes_lab.configs import train_crop  # noqa: E402
-from shapes_lab.cover import loss_by_shape_cover  # noqa: E402
-from shapes_lab.fcmae import load_fcmae  # noqa: E402
 
 from mmconvnextv2.datasets import draw_dataset_scene  # noqa: E402
 from mmconvnextv2.utils import load_config  # noqa: E402
+from shapes_lab.configs import train_crop  # noqa: E402
+from shapes_lab.cover import loss_by_shape_cover  # noqa: E402
+from shapes_lab.fcmae import load_fcmae  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from mmconvnextv2.analysis.timing import foreign_load, quartiles, rotated, run_repeats, summarize
+from benchmarks.timing import foreign_load, quartiles, rotated, run_repeats, summarize
 
 
 @pytest.mark.parametrize('size', [2, 3, 4, 5, 7, 10])

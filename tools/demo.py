@@ -11,7 +11,7 @@ terminal gets a line when a stage starts and one when it ends. ``--preset quick`
 runs every stage for a few iterations (the test does).
 
 Examples:
-    make demo                                   # .venv/bin/python tools/demo.py, ~11 min
+    make demo                                   # .venv/bin/python tools/demo.py, ~7 min
     .venv/bin/python tools/demo.py --quick --work-dir /tmp/demo_quick
 """
 import warnings

@@ -9,7 +9,7 @@ exits with status 1 when a row failed or raised.
 
 Examples:
     .venv/bin/python tools/gpu_check.py --out work_dirs/gpu_check.json        # on a GPU, minutes
-    OMP_NUM_THREADS=1 .venv/bin/python tools/gpu_check.py --device cpu --quick  # ~1 min, 2 cores
+    OMP_NUM_THREADS=1 .venv/bin/python tools/gpu_check.py --device cpu --quick  # ~30 s, 1 thread
     .venv/bin/python tools/gpu_check.py --stages backbone fcmae                 # some stages only
 """
 import argparse

@@ -184,7 +184,8 @@ def _draw_background(size: int) -> np.ndarray:
 
     Version 2 drew a four-colour gradient with stripes: ResNet-18 learned the task on it, but
     ConvNeXt V2-Atto from scratch (LayerNorm, no batch statistics) collapsed to a constant
-    prediction on it and on a 0.3-contrast copy, while on this ground it learns (docs/results.md).
+    prediction on it and on a 0.3-contrast copy, while on this ground it learns
+    (docs/history.md).
     """
     return np.full((size, size, 3), _GROUND_LEVEL)
 

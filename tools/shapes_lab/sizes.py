@@ -122,8 +122,8 @@ class Sizes:
         return value
 
 
-# The demo: a few hundred iterations each. Measured: 10 min 40 s on a fresh clone, 2 idle cores,
-# with the scratch runs of every downstream stage (docs/results.md).
+# The demo: a few hundred iterations each, with the scratch runs of every downstream stage; about
+# 7 minutes on 2 cores (docs/results.md).
 DEMO = Sizes(
     'demo',
     fcmae=TaskSize(epochs=3, train_scenes=1920, batch=32, test_scenes=32),  # 180 iterations
@@ -131,7 +131,7 @@ DEMO = Sizes(
     # config's 600 scenes. From scratch the loss stays near ln 6 for 100-200 steps: 192
     # iterations left it near chance. At 300 scenes every seed of the study learns from scratch
     # and has the encoder ahead; at 1500, scratch's seeds spread too widely for one seed
-    # (docs/results.md).
+    # (docs/history.md#the-classifiers-budget).
     classifier=TaskSize(epochs=29, train_scenes=300),
     # 120 iterations of 4 at 5x the config's lr (its warm-up of 100 iterations shortened to 10):
     # the heads start from random weights. On the demo's scenes this got box AP 13.0, where 40

@@ -10,7 +10,7 @@
 # on a CUDA machine without network (docs/gpu.md).
 #
 # Two things make it faster than mmcv's own build, with the same ops and code: no debug
-# information (-g0 after Python's -g, which made the library 12 times larger and each compile
+# information (-g0 after Python's -g, which made the library 40 times larger and each compile
 # ~1.6 times longer), and a precompiled header. 63 of mmcv's 83 C++ files begin with
 # pytorch_cpp_helper.hpp, i.e. with torch's ATen headers, whose parsing is most of their compile
 # time; tools/pch_ninja.sh precompiles it with the build's own flags before ninja runs.

@@ -16,6 +16,7 @@ from pycocotools.coco import COCO
 from mmconvnextv2.datasets import (MANIFEST_NAME, SHAPE_CLASSES, ShapesSegDataset,
                                    draw_dataset_scene, draw_scene, ensure_shapes_dataset, scene_rng,
                                    write_shapes_dataset)
+from shapes_files import read_tree
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM = {'train': 12, 'val': 4}
@@ -38,16 +39,6 @@ def scenes(split: str) -> list:
 
 def name(split: str, index: int) -> str:
     return f'{split}_{index:06d}'
-
-
-def read_tree(root: str) -> dict[str, bytes]:
-    files = {}
-    for folder, _, names in os.walk(root):
-        for file in names:
-            path = osp.join(folder, file)
-            with open(path, 'rb') as f:
-                files[osp.relpath(path, root)] = f.read()
-    return files
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(data, tmp_path):

@@ -12,21 +12,12 @@ from mmengine.config import Config
 from mmconvnextv2.datasets import (MANIFEST_NAME, SHAPE_CLASSES, CocoDataset, ShapesSegDataset,
                                    ShapesSettingsError, draw_dataset_scene, ensure_shapes_dataset,
                                    write_shapes_dataset)
+from shapes_files import read_tree
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCENES = dict(num_train=3, num_val=2, size=64, seed=1)
 VAL_ADE = dict(img_path='images/validation', seg_map_path='annotations/validation')
 LOCK_NAME = '.shapes_lock'
-
-
-def read_tree(root: str) -> dict[str, bytes]:
-    files = {}
-    for folder, _, names in os.walk(root):
-        for file in names:
-            path = osp.join(folder, file)
-            with open(path, 'rb') as f:
-                files[osp.relpath(path, root)] = f.read()
-    return files
 
 
 def seg_dataset(data_root: str, scenes: dict | None = SCENES) -> ShapesSegDataset:

@@ -34,7 +34,7 @@ for build in mmcv-flags g0 g0-pch; do
     awk -v build="$build" -v wall="$wall" -v bytes="$(stat -c %s "$library")" \
         -v symbols="$(nm -D --defined-only "$library" | wc -l)" \
         '{printf "%-11s %5d s wall %6.0f s CPU  _ext %6.1f MB  %5d exported symbols\n", build,
-          wall, $1 + $2, bytes / 1048576, symbols}' "$work/$build.time"
+          wall, $1 + $2, bytes / 1e6, symbols}' "$work/$build.time"
 done
 
 "$python_bin" - "$work" <<'PY'

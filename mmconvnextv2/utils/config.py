@@ -19,7 +19,7 @@ def load_config(path: str, work_dir: str | None = None,
         cfg_options: ``key=value`` overrides merged into the config.
 
     Returns:
-        The config, ready for :func:`mmconvnextv2.engine.build_runner`.
+        The config, ready for :func:`mmconvnextv2.utils.build_runner`.
 
     Raises:
         FileNotFoundError: If the config does not exist.
